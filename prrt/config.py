@@ -1,0 +1,24 @@
+"""Where things live: the raw export folder, the published warehouse, the dbt project.
+
+Every path can be overridden by an environment variable (see CONTRACT section 1)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+DEFAULT_RAW_DIR = REPO_ROOT / "raw" / "demo"
+DEFAULT_WAREHOUSE = REPO_ROOT / "data" / "warehouse.duckdb"
+
+
+def raw_dir() -> Path:
+    """The export folder the nightly job reads (``PRRT_RAW_DIR``)."""
+    return Path(os.environ.get("PRRT_RAW_DIR") or DEFAULT_RAW_DIR)
+
+
+def warehouse_path() -> Path:
+    """The published DuckDB file readers open (``PRRT_WAREHOUSE``)."""
+    return Path(os.environ.get("PRRT_WAREHOUSE") or DEFAULT_WAREHOUSE)

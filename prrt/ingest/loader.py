@@ -1,0 +1,255 @@
+"""Load one export folder into schema ``ingest`` (clean rows) and ``audit`` (the rest).
+
+Per file: read as text (``reader``), type and check every column (``columns``), apply
+the file's own and cross-file rules, reject exact duplicates and conflicting keys,
+then split: accepted rows -> ``ingest.<file>``, each problem -> ``audit.rejected_rows``,
+and one reconciliation row -> ``audit.load_summary``. Everything runs as DuckDB SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from ..config import SEEDS_DIR
+from ..pseudonym import hmac_sql
+from .columns import column_sql, problem, quote
+from .reader import ExportFileError, load_text_table, read_header
+from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
+
+AUDIT_DDL = """
+CREATE SCHEMA IF NOT EXISTS ingest;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE TABLE IF NOT EXISTS audit.rejected_rows (
+    source_file VARCHAR NOT NULL,
+    source_row BIGINT NOT NULL,
+    patient_id VARCHAR,
+    field VARCHAR,
+    value VARCHAR,
+    reason VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit.load_summary (
+    source_file VARCHAR NOT NULL,
+    rows_read BIGINT NOT NULL,
+    rows_accepted BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    loaded_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    ignored_columns VARCHAR
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    source_file: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+
+
+def normalised_unit(raw: str) -> str:
+    """Unit spelling as in the unit_conversions seed: lower case, no spaces, µ -> u."""
+    return f"replace(replace(replace(lower({raw}), ' ', ''), 'µ', 'u'), 'μ', 'u')"
+
+
+def _load_seeds(con: duckdb.DuckDBPyConnection, seeds_dir: Path) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _unit_conversions AS SELECT * FROM read_csv(?, header = true)",
+        [str(seeds_dir / "unit_conversions.csv")],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _lab_analytes AS SELECT * FROM read_csv(?, header = true)",
+        [str(seeds_dir / "lab_analytes.csv")],
+    )
+
+
+# --- file-specific rules: (extra SELECT columns, extra JOINs, extra problems, output columns)
+
+
+def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
+    """Derived columns, joins and problems beyond the per-column checks."""
+    if spec is CYCLES:
+        unit = normalised_unit("t.raw_activity_unit")
+        return (
+            ["t.activity * u.multiplier AS activity_gbq"],
+            [f"LEFT JOIN _unit_conversions u ON u.quantity = 'activity' AND u.unit = {unit}"],
+            [
+                problem("activity_unit", "t.raw_activity_unit",
+                        "t.raw_activity_unit IS NOT NULL AND u.unit IS NULL",
+                        quote("unknown unit (accepted: GBq, MBq, mCi)")),
+                problem("activity", "t.raw_activity", "t.activity * u.multiplier <= 0",
+                        quote("activity must be positive")),
+                problem("activity", "t.raw_activity",
+                        f"t.activity * u.multiplier > {MAX_ACTIVITY_GBQ_PER_CYCLE}",
+                        quote(f"absurd activity (> {MAX_ACTIVITY_GBQ_PER_CYCLE:g} GBq per cycle)")),
+            ],
+        )
+    if spec is LABS:
+        unit = normalised_unit("t.raw_unit")
+        return (
+            [
+                "t.value * u.multiplier AS value_canonical",
+                "t.lln * u.multiplier AS lln_canonical",
+                "t.uln * u.multiplier AS uln_canonical",
+                "u.canonical_unit",
+            ],
+            [
+                f"LEFT JOIN _unit_conversions u ON u.quantity = t.analyte AND u.unit = {unit}",
+                "LEFT JOIN _lab_analytes a ON a.analyte = t.analyte",
+            ],
+            [
+                problem("unit", "t.raw_unit",
+                        "t.raw_unit IS NOT NULL AND t.analyte IS NOT NULL AND u.unit IS NULL",
+                        "'unknown unit for ' || t.analyte"),
+                problem("value", "t.raw_value",
+                        "t.value * u.multiplier NOT BETWEEN a.plausible_min AND a.plausible_max",
+                        "'implausible value: ' || round(t.value * u.multiplier, 3) || ' ' || u.canonical_unit"
+                        " || ' (allowed ' || a.plausible_min || '-' || a.plausible_max || ')'"),
+                problem("lln", "t.raw_lln", "t.lln < 0", quote("negative reference limit")),
+                problem("uln", "t.raw_uln", "t.uln < t.lln", quote("uln below lln")),
+            ],
+        )
+    if spec is PERFORMANCE_STATUS:
+        return ([], [], [problem("ecog", "t.raw_ecog", "t.ecog IS NULL AND t.kps IS NULL AND t.raw_ecog IS NULL"
+                                 " AND t.raw_kps IS NULL", quote("neither ecog nor kps given"))])
+    if spec is FOLLOW_UP:
+        return (
+            [],
+            ["LEFT JOIN (SELECT patient_id, min(administration_date) AS first_administration"
+             " FROM ingest.cycles GROUP BY patient_id) c ON c.patient_id = t.patient_id"],
+            [
+                problem("death_date", "t.raw_death_date",
+                        "t.vital_status = 'dead' AND t.raw_death_date IS NULL",
+                        quote("death_date required when vital_status is dead")),
+                problem("death_date", "t.raw_death_date",
+                        "t.vital_status = 'alive' AND t.death_date IS NOT NULL",
+                        quote("death_date given but vital_status is alive")),
+                problem("death_date", "t.raw_death_date", "t.death_date < c.first_administration",
+                        "'death before the first administration (' || c.first_administration || ')'"),
+                problem("last_contact_date", "t.raw_last_contact_date",
+                        "t.last_contact_date > t.death_date", quote("last contact after death")),
+            ],
+        )
+    return [], [], []
+
+
+def _output_columns(spec: ExportFile) -> list[str]:
+    """Columns of ``ingest.<file>`` (docs/design.md), after patient_key and patient_id."""
+    if spec is CYCLES:
+        return ["cycle_number", "administration_date", "activity_gbq", "amino_acid_infusion"]
+    if spec is LABS:
+        return ["sample_date", "analyte", "value_canonical AS value", "canonical_unit AS unit",
+                "lln_canonical AS lln", "uln_canonical AS uln"]
+    skip = {"patient_id", "full_name"}  # full_name is read only to be dropped
+    return [c.name for c in spec.columns if c.name not in skip]
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, raw_dir: Path, key: bytes) -> FileSummary:
+    path = raw_dir / spec.filename
+    if not path.is_file():
+        raise ExportFileError(f"{spec.filename}: file missing from export folder {raw_dir}")
+    header = read_header(path)
+    index = {name: i for i, name in reversed(list(enumerate(header.normalised)))}
+    missing = [c.name for c in spec.columns if c.required and c.name not in index]
+    if missing:
+        raise ExportFileError(
+            f"{spec.filename}: line 1: required column {', '.join(repr(m) for m in missing)} missing"
+            f" (header has: {', '.join(header.names)})"
+        )
+    known = {c.name for c in spec.columns}
+    ignored = [n for n in header.names if header.normalised[header.names.index(n)] not in known]
+
+    reader_errors = load_text_table(con, path, header, "_text")
+
+    # 1. type every column and collect per-column problems
+    selects, problems = [], []
+    for col in spec.columns:
+        raw = f"c{index[col.name]}" if col.name in index else "CAST(NULL AS VARCHAR)"
+        typed, col_problems = column_sql(col, raw, header.decimal_comma)
+        selects += [f"{raw} AS raw_{col.name}", f"{typed} AS {col.name}"]
+        problems += col_problems
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _typed AS
+            SELECT _line, {', '.join(selects)},
+                   list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL) AS _problems
+            FROM _text"""
+    )
+
+    # 2. file rules, cross-file rules (known patient, dates after birth), exact duplicates
+    derived, joins, extra = _rules(spec)
+    raw_cols = ", ".join(f"t.raw_{c.name}" for c in spec.columns)
+    extra.append(problem("(whole row)", "NULL", f"first_value(t._line) OVER (PARTITION BY {raw_cols} ORDER BY t._line) <> t._line",
+                         f"'exact duplicate of line ' || first_value(t._line) OVER (PARTITION BY {raw_cols} ORDER BY t._line)"))
+    if spec is not PATIENTS:
+        joins.append("LEFT JOIN ingest.patients p ON p.patient_id = t.patient_id")
+        extra.append(problem("patient_id", "t.raw_patient_id", "t.patient_id IS NOT NULL AND p.patient_id IS NULL",
+                             quote("unknown patient_id (no accepted row in patients.csv)")))
+        for date_col in spec.date_columns:
+            extra.append(problem(date_col, f"t.raw_{date_col}", f"t.{date_col} < p.birth_date",
+                                 "'date before birth (' || p.birth_date || ')'"))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _checked AS
+            SELECT t.* EXCLUDE (_problems) {''.join(', ' + d for d in derived)},
+                   list_concat(t._problems, list_filter([{', '.join(extra)}], lambda p: p IS NOT NULL)) AS _problems
+            FROM _typed t {' '.join(joins)}"""
+    )
+
+    # 3. of two otherwise valid rows with the same business key, the later is rejected
+    if spec.key:
+        keys = ", ".join(spec.key)
+        first = f"first_value(_line) OVER (PARTITION BY {keys}, len(_problems) = 0 ORDER BY _line)"
+        con.execute(
+            f"""UPDATE _checked SET _problems = [{{'field': {quote(spec.key[-1])}, 'value': raw_{spec.key[-1]},
+                   'reason': 'conflicting row for the same {keys} as line ' || k.first_line}}]
+                FROM (SELECT _line AS line, {first} AS first_line FROM _checked) k
+                WHERE _checked._line = k.line AND len(_problems) = 0 AND k.first_line <> k.line"""
+        )
+
+    # 4. split: problems -> audit, the rest -> ingest.<file>
+    con.execute(
+        f"""INSERT INTO audit.rejected_rows
+            SELECT {quote(spec.filename)}, _line, raw_patient_id, p.field, p.value, p.reason
+            FROM (SELECT _line, raw_patient_id, unnest(_problems) AS p FROM _checked WHERE len(_problems) > 0)
+            ORDER BY _line"""
+    )
+    for line, column, error_type, message, csv_line in reader_errors:
+        field = header.normalised[int(column[1:])] if column and column.startswith("c") else None
+        con.execute(
+            "INSERT INTO audit.rejected_rows VALUES (?, ?, NULL, ?, ?, ?)",
+            [spec.filename, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
+        )
+    outputs = ", ".join(_output_columns(spec))
+    con.execute(
+        f"""CREATE OR REPLACE TABLE ingest.{spec.name} AS
+            SELECT {hmac_sql('patient_id', key)} AS patient_key, patient_id, {outputs}, _line AS source_row
+            FROM _checked WHERE len(_problems) = 0 ORDER BY _line"""
+    )
+    accepted, rejected = con.execute(
+        "SELECT count(*) FILTER (len(_problems) = 0), count(*) FILTER (len(_problems) > 0) FROM _checked"
+    ).fetchone()
+    rejected += len(reader_errors)
+    summary = FileSummary(spec.filename, accepted + rejected, accepted, rejected)
+    con.execute(
+        "INSERT INTO audit.load_summary VALUES (?, ?, ?, ?, ?, ?)",
+        [summary.source_file, summary.rows_read, summary.rows_accepted, summary.rows_rejected,
+         datetime.now(timezone.utc), ", ".join(ignored) or None],
+    )
+    for table in ("_text", "_typed", "_checked", "_reader_errors", "_reader_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return summary
+
+
+def load_export(
+    con: duckdb.DuckDBPyConnection,
+    raw_dir: Path,
+    key: bytes,
+    files: tuple[ExportFile, ...] = EXPORT_FILES,
+    seeds_dir: Path = SEEDS_DIR,
+) -> list[FileSummary]:
+    """Load ``files`` (in dependency order) from ``raw_dir``; returns one summary per file."""
+    con.execute(AUDIT_DDL)
+    _load_seeds(con, seeds_dir)
+    return [_load_file(con, spec, Path(raw_dir), key) for spec in files]
