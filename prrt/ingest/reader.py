@@ -72,11 +72,7 @@ def blank_lines(path: Path) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, table: str) -> list[tuple]:
-    """Create ``table`` with one VARCHAR column per header column plus ``_line``.
-
-    Returns the rows DuckDB's CSV reader itself refused (wrong number of fields,
-    unterminated quotes) as (line, column_name, error_type, message, csv_line)."""
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> None:
     columns = {f"c{i}": "VARCHAR" for i in range(len(header.names))}
     con.execute(
         f"""
@@ -88,6 +84,20 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
         """,
         [str(path), header.delimiter],
     )
+
+
+def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, table: str) -> list[tuple]:
+    """Create ``table`` with one VARCHAR column per header column plus ``_line``.
+
+    Returns the rows DuckDB's CSV reader itself refused (wrong number of fields,
+    unterminated quotes) as (line, column_name, error_type, message, csv_line)."""
+    try:
+        _read_csv(con, path, header)
+    except duckdb.InvalidInputException as error:
+        # e.g. LF and CRLF mixed in one file: DuckDB's strict parser refuses the file, and a
+        # lenient parse would silently drop fields, so the file fails with the reason.
+        reason = str(error).splitlines()[0]
+        raise ExportFileError(f"{path.name}: not a readable CSV file ({reason})") from error
     reader_errors = con.execute(
         """SELECT line, any_value(column_name), any_value(error_type),
                   string_agg(DISTINCT error_message, '; '), any_value(csv_line)

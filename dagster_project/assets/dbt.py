@@ -1,0 +1,40 @@
+"""The dbt project (staging -> intermediate -> marts, seeds, dbt tests) as Dagster assets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from ..project import dbt_project
+from ..resources import WarehouseResource
+
+
+class PrrtDbtTranslator(DagsterDbtTranslator):
+    """Asset keys are ``[schema, table]``, so a dbt source ``ingest.patients`` is the very
+    asset the ingestion step materialises, and the graph runs raw file -> mart unbroken."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+translator = PrrtDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
+def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """`dbt build`: seeds, models and their data/unit tests, in dependency order; a failing
+    test fails the step, so nothing downstream (publication included) runs."""
+    with warehouse.dbt_env(context.run_id):
+        yield from dbt.cli(["build"], context=context).stream()

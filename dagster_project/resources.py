@@ -1,0 +1,62 @@
+"""Resources: where the export is read from and where the warehouse is published."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from prrt import config, publish
+
+from .project import dbt_project
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The export folder of this run and the published warehouse file.
+
+    Each run builds into its own file (``build_path``); only the publish asset
+    touches ``warehouse``."""
+
+    raw_dir: str
+    warehouse: str
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse).resolve()
+
+    def build_path(self, run_id: str) -> Path:
+        return publish.build_path(self.warehouse_path, run_id)
+
+    @contextlib.contextmanager
+    def connect(self, run_id: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(self.build_path(run_id)), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def dbt_env(self, run_id: str) -> Iterator[None]:
+        """dbt runs in a subprocess that inherits the environment; its profile reads
+        the file to build from PRRT_BUILD_DB (dbt/profiles.yml)."""
+        previous = os.environ.get("PRRT_BUILD_DB")
+        os.environ["PRRT_BUILD_DB"] = str(self.build_path(run_id))
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("PRRT_BUILD_DB", None)
+            else:
+                os.environ["PRRT_BUILD_DB"] = previous
+
+
+def default_resources() -> dict[str, object]:
+    return {
+        "warehouse": WarehouseResource(raw_dir=str(config.raw_dir()), warehouse=str(config.warehouse_path())),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }

@@ -1,0 +1,89 @@
+"""The `prrt` command: prepare the dbt manifest, refresh the warehouse, make synthetic exports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import config
+
+
+def prepare() -> None:
+    """Write dbt's manifest (dbt parse) so Dagster can build its asset graph."""
+    subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "parse", "--quiet",
+         "--project-dir", str(config.DBT_PROJECT_DIR), "--profiles-dir", str(config.DBT_PROJECT_DIR)],
+        check=True,
+    )
+
+
+def refresh(raw: Path | None, warehouse: Path | None) -> int:
+    """Run the nightly job in-process; 0 when the warehouse was published."""
+    if raw is not None:
+        os.environ["PRRT_RAW_DIR"] = str(raw.resolve())
+    if warehouse is not None:
+        os.environ["PRRT_WAREHOUSE"] = str(warehouse.resolve())
+    if not config.raw_dir().is_dir():
+        print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
+        return 2
+    prepare()
+    # Imported only now: the definitions read the manifest and the environment at import.
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    print(f"prrt refresh: {config.raw_dir()} -> {config.warehouse_path()}", flush=True)
+    job = defs.resolve_job_def("prrt_refresh")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"loggers": {"progress": {}}},
+        raise_on_error=False,
+    )
+    failures = _failures(result)
+    if result.success and not failures:
+        print(f"prrt refresh: published {config.warehouse_path()}")
+        return 0
+    print("prrt refresh: FAILED, the previous warehouse was left unchanged", file=sys.stderr)
+    for line in failures:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+def _failures(result) -> list[str]:
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            lines.append(f"step {event.step_key} failed: {error.message.strip() if error else ''}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            data = event.event_specific_data
+            lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="prrt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="write the dbt manifest (dbt parse)")
+    p_refresh = sub.add_parser("refresh", help="load the export, build and publish the warehouse")
+    p_refresh.add_argument("--raw", type=Path, help="export folder (default: PRRT_RAW_DIR or raw/demo)")
+    p_refresh.add_argument("--warehouse", type=Path, help="DuckDB file to publish (default: PRRT_WAREHOUSE)")
+    p_synth = sub.add_parser("synth", help="write a synthetic export in the contract format", add_help=False)
+    p_synth.add_argument("args", nargs=argparse.REMAINDER)
+    args, rest = parser.parse_known_args(argv)
+
+    if args.command == "prepare":
+        prepare()
+        return 0
+    if args.command == "refresh":
+        return refresh(args.raw, args.warehouse)
+    from .synth import main as synth_main
+
+    return synth_main(args.args + rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

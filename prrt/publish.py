@@ -1,0 +1,63 @@
+"""Atomic publication of a freshly built warehouse file.
+
+A refresh builds into its own DuckDB file beside the published one. Only when every
+blocking check has passed is that file checkpointed and renamed over
+``PRRT_WAREHOUSE`` with ``os.replace`` (atomic on POSIX within one file system).
+Readers that have the old file open keep reading the old inode; new readers get the
+new file; a refresh that fails or is killed never touches the published file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+
+BUILD_DIR_NAME = ".builds"
+STALE_BUILD_SECONDS = 24 * 3600
+
+
+def build_dir(warehouse: Path) -> Path:
+    return warehouse.parent / BUILD_DIR_NAME
+
+
+def build_path(warehouse: Path, run_id: str) -> Path:
+    """The file a given run builds into: same file system as the warehouse, so the
+    final rename is atomic."""
+    return build_dir(warehouse) / f"{warehouse.stem}.{run_id}.duckdb"
+
+
+def start_build(warehouse: Path, run_id: str) -> Path:
+    """Fresh build file for this run; removes builds abandoned by killed runs."""
+    directory = build_dir(warehouse)
+    directory.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in directory.glob("*.duckdb*"):
+        if now - old.stat().st_mtime > STALE_BUILD_SECONDS:
+            old.unlink(missing_ok=True)
+    path = build_path(warehouse, run_id)
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def publish(build: Path, warehouse: Path) -> None:
+    """Checkpoint ``build`` (so no WAL is left behind) and atomically replace ``warehouse``."""
+    with duckdb.connect(str(build)) as con:
+        con.execute("CHECKPOINT")
+    with open(build, "rb") as handle:
+        os.fsync(handle.fileno())
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(build, warehouse)
+    directory = os.open(warehouse.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def discard(build: Path) -> None:
+    for path in (build, build.with_name(build.name + ".wal")):
+        path.unlink(missing_ok=True)
