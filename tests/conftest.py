@@ -1,0 +1,41 @@
+"""Shared fixtures: real refreshes (the `prrt` console script, real dbt, real Dagster)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_EXPORT = REPO / "raw" / "demo"
+PRRT = str(Path(sys.executable).with_name("prrt"))
+
+
+def run_refresh(raw: Path, warehouse: Path, **kwargs) -> subprocess.CompletedProcess:
+    """`prrt refresh` as a user runs it, in its own process."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("PRRT_PSEUDONYM_KEY", None)
+    return subprocess.run(
+        [PRRT, "refresh", "--raw", str(raw), "--warehouse", str(warehouse)],
+        capture_output=True, text=True, env=env, timeout=900, **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """The demo export refreshed once per test session."""
+    warehouse = tmp_path_factory.mktemp("demo") / "warehouse.duckdb"
+    result = run_refresh(DEMO_EXPORT, warehouse)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return warehouse
+
+
+@pytest.fixture
+def demo_db(demo_warehouse):
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    yield con
+    con.close()
