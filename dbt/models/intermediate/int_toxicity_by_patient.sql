@@ -1,0 +1,26 @@
+-- One row per treated patient: worst post-baseline CTCAE grade per Table 2 term and over all terms.
+
+with
+
+toxicity as (
+
+    select * from {{ ref('int_toxicity_by_patient_term') }}
+
+),
+
+pivoted as (
+
+    select
+        patient_key,
+        max(worst_grade) as worst_ctcae_grade,
+        max(worst_grade) filter (where ctcae_term = 'Anemia') as worst_grade_anemia,
+        max(worst_grade) filter (where ctcae_term = 'White blood cell decreased') as worst_grade_wbc_decreased,
+        max(worst_grade) filter (where ctcae_term = 'Platelet count decreased') as worst_grade_platelet_count_decreased,
+        max(worst_grade) filter (where ctcae_term = 'Creatinine increased') as worst_grade_creatinine_increased
+
+    from toxicity
+    group by patient_key
+
+)
+
+select * from pivoted

@@ -1,0 +1,27 @@
+with
+
+labs as (
+
+    select * from {{ ref('int_lab_results_graded') }}
+
+)
+
+select
+    patient_key,
+    sample_date,
+    analyte,
+    value,
+    unit,
+    lln,
+    uln,
+    lln_source,
+    uln_source,
+    baseline_value,
+    ctcae_term,
+    ctcae_grade,
+    is_baseline,
+    is_post_baseline,
+    days_from_first_cycle,
+    source_row
+
+from labs

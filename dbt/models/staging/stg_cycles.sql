@@ -1,0 +1,33 @@
+with
+
+source as (
+
+    select * from {{ source('ingest', 'cycles') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        patient_key,
+        cast(cycle_number as integer) as cycle_number,
+
+        ---------- numerics
+        cast(activity_gbq as double) as activity_gbq,
+
+        ---------- booleans
+        cast(amino_acid_infusion as boolean) as amino_acid_infusion,
+
+        ---------- dates
+        cast(administration_date as date) as administration_date,
+
+        ---------- lineage
+        source_row
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,35 @@
+with
+
+source as (
+
+    select * from {{ source('ingest', 'labs') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        patient_key,
+
+        ---------- strings
+        analyte,
+        unit,
+
+        ---------- numerics (canonical unit; limits as exported, defaults are applied downstream)
+        cast(value as double) as value,
+        cast(lln as double) as reported_lln,
+        cast(uln as double) as reported_uln,
+
+        ---------- dates
+        cast(sample_date as date) as sample_date,
+
+        ---------- lineage
+        source_row
+
+    from source
+
+)
+
+select * from renamed

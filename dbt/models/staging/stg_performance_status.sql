@@ -1,0 +1,30 @@
+with
+
+source as (
+
+    select * from {{ source('ingest', 'performance_status') }}
+
+),
+
+renamed as (
+
+    select
+
+        ----------  ids
+        patient_key,
+
+        ---------- numerics
+        cast(ecog as integer) as ecog,
+        cast(kps as integer) as kps,
+
+        ---------- dates
+        cast(assessment_date as date) as assessment_date,
+
+        ---------- lineage
+        source_row
+
+    from source
+
+)
+
+select * from renamed
