@@ -65,24 +65,24 @@ def _failures(result) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["synth"]:  # its own argparse: prrt synth --patients N --out DIR ...
+        from .synth import main as synth_main
+
+        return synth_main(argv[1:]) or 0
     parser = argparse.ArgumentParser(prog="prrt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="write the dbt manifest (dbt parse)")
     p_refresh = sub.add_parser("refresh", help="load the export, build and publish the warehouse")
     p_refresh.add_argument("--raw", type=Path, help="export folder (default: PRRT_RAW_DIR or raw/demo)")
     p_refresh.add_argument("--warehouse", type=Path, help="DuckDB file to publish (default: PRRT_WAREHOUSE)")
-    p_synth = sub.add_parser("synth", help="write a synthetic export in the contract format", add_help=False)
-    p_synth.add_argument("args", nargs=argparse.REMAINDER)
-    args, rest = parser.parse_known_args(argv)
+    sub.add_parser("synth", help="write a synthetic export in the contract format (see prrt synth --help)")
+    args = parser.parse_args(argv)
 
     if args.command == "prepare":
         prepare()
         return 0
-    if args.command == "refresh":
-        return refresh(args.raw, args.warehouse)
-    from .synth import main as synth_main
-
-    return synth_main(args.args + rest) or 0
+    return refresh(args.raw, args.warehouse)
 
 
 if __name__ == "__main__":

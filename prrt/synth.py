@@ -66,7 +66,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 FILES = tuple(COLUMNS)
 EXPECTED_REJECTIONS_FILE = "_expected_rejections.json"
 
-CHUNK_PATIENTS = 50_000  # patients simulated per chunk (part of the seed -> bytes mapping)
+CHUNK_PATIENTS = 10_000  # patients simulated per chunk (part of the seed -> bytes mapping)
 SLICE_ROWS = 1_000_000  # rows stringified and written at a time
 
 DEFAULT_CUTOFF = date(2026, 6, 30)  # data cut-off; clamped to today
@@ -286,14 +286,10 @@ class _Col:
     kind: str  # date | float | int | cat | str
     values: np.ndarray | pa.Array
     valid: np.ndarray | None = None  # False = empty cell
-    labels: tuple[str, ...] = ()  # cat
-    decimals: np.ndarray | int | None = None  # float: rounding (informational)
+    labels: tuple[str, ...] | pa.Array = ()  # cat: value of each code
 
     def slice(self, lo: int, hi: int) -> _Col:
-        return _Col(
-            self.kind, self.values[lo:hi], None if self.valid is None else self.valid[lo:hi],
-            self.labels, self.decimals,
-        )
+        return _Col(self.kind, self.values[lo:hi], None if self.valid is None else self.valid[lo:hi], self.labels)
 
     def strings(self, fmt: FileFormat) -> pa.Array:
         mask = None if self.valid is None else ~self.valid
@@ -302,7 +298,8 @@ class _Col:
             return arr if mask is None else pc.if_else(pa.array(mask), pa.nulls(len(arr), pa.string()), arr)
         if self.kind == "cat":
             codes = pa.array(self.values.astype(np.int32), mask=mask)
-            return pa.array(self.labels, pa.string()).take(codes)
+            labels = self.labels if isinstance(self.labels, pa.Array) else pa.array(self.labels, pa.string())
+            return labels.take(codes)
         if self.kind == "date":
             days = pa.array(self.values.astype(np.int32), mask=mask).view(pa.date32())
             if fmt.date_format == "iso":
@@ -415,19 +412,19 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     decline = np.where(after, resid + (1 - resid) * np.exp(-np.maximum(t - t_nadir, 0) / 90.0), ramp)
     cumulative = np.clip(t / t_nadir, 0.0, 1.0)
 
-    hb0 = np.clip(np.where(female, rng.normal(12.9, 1.2, n), rng.normal(14.0, 1.3, n)), 9.0, 17.5)
+    hb0 = np.clip(np.where(female, rng.normal(13.2, 1.1, n), rng.normal(14.4, 1.2, n)), 9.0, 17.5)
     wbc0 = np.clip(np.exp(rng.normal(np.log(6.4), 0.25, n)), 3.2, 14.0)
     neut_frac = rng.uniform(0.52, 0.70, n)
     lymph_frac = rng.uniform(0.18, 0.32, n)
     plt0 = np.clip(np.exp(rng.normal(np.log(245.0), 0.25, n)), 110.0, 550.0)
     cr0 = np.clip(np.exp(rng.normal(np.log(np.where(female, 68.0, 84.0)), 0.18, n)), 35.0, 140.0)
-    ast0 = np.exp(rng.normal(np.log(np.where(liver, 30.0, 23.0)), 0.35, n))
-    alt0 = np.exp(rng.normal(np.log(np.where(liver, 31.0, 22.0)), 0.40, n))
+    ast0 = np.exp(rng.normal(np.log(np.where(liver, 26.0, 21.0)), 0.28, n))
+    alt0 = np.exp(rng.normal(np.log(np.where(liver, 25.0, 20.0)), 0.32, n))
     bili0 = np.clip(np.exp(rng.normal(np.log(9.0), 0.35, n)), 2.0, 40.0)
     alb0 = np.clip(rng.normal(4.0, 0.35, n), 2.8, 5.1)
     cga0 = np.clip(np.exp(rng.normal(np.log(250.0), 1.3, n)), 10.0, 40000.0)
     sensitive = np.where(rng.random(n) < 0.04, 2.3, 1.0)  # marrow-sensitive minority: grade 3-4
-    d_hb = np.minimum(rng.beta(2, 12, n) * sensitive, 0.6)
+    d_hb = np.minimum(rng.beta(2, 14, n) * sensitive, 0.6)
     d_wbc = np.minimum(rng.beta(2, 7, n) * sensitive, 0.85)
     d_plt = np.minimum(rng.beta(2, 7, n) * sensitive, 0.9)
     d_lym = np.minimum(rng.beta(2.2, 5, n) * sensitive, 0.9)
@@ -447,10 +444,10 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     v[:, WBC] = _round(v[:, NEUT] + v[:, LYMPH] + np.maximum(other, 0.05), 2)
     v[:, PLT] = _round(np.clip(plt0[lp] * (1 - d_plt[lp] * decline) * noise(0.08), 8.0, 900.0), 0)
     v[:, CREAT] = _round(np.clip(cr0[lp] * (1 + cr_inc[lp] * cumulative) * noise(0.06), 20.0, 600.0), 0)
-    spike = np.where(rng.random(n_samples) < 0.02, rng.uniform(2.0, 6.0, n_samples), 1.0)
-    v[:, AST] = _round(np.clip(ast0[lp] * noise(0.2) * spike, 5.0, 2000.0), 0)
-    spike = np.where(rng.random(n_samples) < 0.02, rng.uniform(2.0, 6.0, n_samples), 1.0)
-    v[:, ALT] = _round(np.clip(alt0[lp] * noise(0.2) * spike, 4.0, 2000.0), 0)
+    spike = np.where(rng.random(n_samples) < 0.01, rng.uniform(1.5, 5.0, n_samples), 1.0)
+    v[:, AST] = _round(np.clip(ast0[lp] * noise(0.15) * spike, 5.0, 2000.0), 0)
+    spike = np.where(rng.random(n_samples) < 0.01, rng.uniform(1.5, 5.0, n_samples), 1.0)
+    v[:, ALT] = _round(np.clip(alt0[lp] * noise(0.15) * spike, 4.0, 2000.0), 0)
     v[:, BILI] = _round(np.clip(bili0[lp] * noise(0.15), 1.5, 200.0), 1)
     alb_drift = np.where(best[lp] == 3, 0.3 * np.clip(t / 365.0, 0.0, 1.0), 0.0)
     v[:, ALB] = _round(np.clip(alb0[lp] - alb_drift + rng.normal(0.0, 0.12, n_samples), 2.0, 5.5), 1)
@@ -532,7 +529,7 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
 
     data_end = np.maximum.reduce([
         last_data(cyc_off, cyc_valid), lab_end, last_data(ps_off, ps_valid), last_data(ta_off, ta_valid)])
-    censor_day = np.where(lost, start + lost_at - 1,
+    censor_day = np.where(~dead & (lost_at < admin), start + lost_at - 1,
                           np.maximum(cutoff - rng.integers(0, 46, n), start + data_end))
     death_day = start + surv
     last_contact = np.where(dead, death_day, censor_day)
@@ -547,7 +544,7 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     bstyle = cfg.bool_style[site] * 2
 
     def pid_of(p: np.ndarray) -> _Col:
-        return _Col("str", pid.take(pa.array(p)))
+        return _Col("cat", p, labels=pid)  # looked up slice by slice
 
     columns = {
         "patients.csv": {
@@ -631,12 +628,15 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
         "patients.csv": rows, "metastases.csv": mp, "cycles.csv": cp, "labs.csv": lab_pat,
         "performance_status.csv": pp, "tumour_assessments.csv": tp, "follow_up.csv": rows,
     }
-    context = {
-        f: {"birth": birth[p], "first_cycle": start[p], "site": site[p], "dead": dead[p]}
-        for f, p in pat_rows.items()
-    }
-    context["labs.csv"].update(analyte=analyte, mult=mult, dec=dec)
-    context["cycles.csv"].update(mult=act_mult, dec=act_dec)
+    context: dict[str, dict[str, np.ndarray]] = {}
+    if cfg.messy:  # only the first slice of a chunk receives bad rows
+        head = slice(0, SLICE_ROWS)
+        context = {
+            f: {"birth": birth[p[head]], "first_cycle": start[p[head]], "dead": dead[p[head]]}
+            for f, p in pat_rows.items()
+        }
+        context["labs.csv"].update(analyte=analyte[head], mult=mult[head], dec=dec[head])
+        context["cycles.csv"].update(mult=act_mult[head], dec=act_dec[head])
     return _Chunk(columns, context, {f: len(p) for f, p in pat_rows.items()})
 
 
@@ -873,8 +873,7 @@ def generate_export(
                     hi = min(lo + SLICE_ROWS, total)
                     table = pa.table({name: cols[name].slice(lo, hi).strings(fmt) for name in COLUMNS[f]})
                     if injector is not None and lo == 0:
-                        ctx = {k: a[lo:hi] for k, a in data.context[f].items()}
-                        table = injector.inject(f, chunk, table, ctx, first_line=sinks[f].rows + 2)
+                        table = injector.inject(f, chunk, table, data.context[f], first_line=sinks[f].rows + 2)
                     sinks[f].write(table)
             del data
     finally:
