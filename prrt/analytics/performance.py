@@ -1,0 +1,129 @@
+"""Performance status before vs after treatment: medians and the Wilcoxon signed-rank test.
+
+ECOG and KPS are coarse ordinal scores, so paired differences are mostly zeros and ties.
+scipy's ``wilcoxon(method='exact')`` is exact only without zeros and ties (with them it
+silently uses the untied null distribution, and with ``zero_method='pratt'`` it is badly
+wrong), and ``method='auto'`` falls back to the normal approximation. The choice here:
+
+* no zero differences and no ties -> scipy ``method='exact'``                ("exact")
+* otherwise -> the exact *conditional* signed-rank test: zero differences dropped
+  (``zero_method='wilcox'``, as R's ``wilcox.test`` and SPSS), tied |differences| given
+  mid-ranks, and the p-value taken from the exact distribution of the positive-rank sum
+  over all 2^n sign assignments of those ranks                            ("exact-conditional")
+  This is what scipy's ``wilcoxon(..., method=PermutationMethod())`` computes by brute
+  force (and R's ``coin::wilcoxsign_test(distribution='exact')``); here it is a small
+  dynamic programme, so it stays instant for any cohort size up to ``exact_max_n``.
+* more than ``exact_max_n`` non-zero pairs -> scipy ``method='asymptotic'``  ("asymptotic")
+
+The normal-approximation p (scipy, zero_method='wilcox', tie-corrected variance, no
+continuity correction — SPSS's convention) is always reported alongside as
+``p_value_asymptotic``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+DEFAULT_PAIRS: dict[str, tuple[str, str]] = {
+    "ecog": ("ecog_pre", "ecog_post"),
+    "kps": ("kps_pre", "kps_post"),
+}
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Before/after summary of one paired measure. Differences are after - before."""
+
+    n_pairs: int
+    median_before: float
+    median_after: float
+    n_increased: int
+    n_decreased: int
+    n_unchanged: int
+    statistic: float  # min(W+, W-) over non-zero differences (scipy's two-sided statistic)
+    p_value: float
+    method: str  # 'exact' | 'exact-conditional' | 'asymptotic'
+    p_value_asymptotic: float
+    zero_method: str = "wilcox"
+
+
+def exact_conditional_signed_rank_p(differences: Iterable[float]) -> tuple[float, float]:
+    """Two-sided exact conditional Wilcoxon signed-rank test: (statistic, p_value).
+
+    Zeros are dropped; ties get mid-ranks; the null distribution of W+ is enumerated
+    exactly over all sign flips (doubling ranks makes them integers).
+    """
+    d = np.asarray(list(differences), dtype=float)
+    d = d[d != 0]
+    n = d.size
+    if n == 0:
+        return 0.0, 1.0
+    ranks = stats.rankdata(np.abs(d))
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    w_plus = int(doubled[d > 0].sum())
+    total = int(doubled.sum())
+    probability = np.zeros(total + 1)
+    probability[0] = 1.0
+    for r in doubled:
+        shifted = np.zeros_like(probability)
+        shifted[r:] = probability[:-r]
+        probability = 0.5 * (probability + shifted)
+    p_low = probability[: w_plus + 1].sum()
+    p_high = probability[w_plus:].sum()
+    statistic = min(w_plus, total - w_plus) / 2
+    return float(statistic), float(min(1.0, 2 * min(p_low, p_high)))
+
+
+def paired_wilcoxon(before: Iterable[float], after: Iterable[float], *, exact_max_n: int = 200) -> PairedComparison:
+    """Medians before/after and the signed-rank test on complete pairs (see module notes)."""
+    frame = pd.DataFrame({"before": list(before), "after": list(after)}).apply(pd.to_numeric, errors="coerce").dropna()
+    d = (frame["after"] - frame["before"]).to_numpy(float)
+    nonzero = d[d != 0]
+    has_ties = np.unique(np.abs(nonzero)).size < nonzero.size
+    has_zeros = nonzero.size < d.size
+
+    if nonzero.size == 0:
+        p_asym = float("nan")
+    else:
+        p_asym = float(stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic").pvalue)
+
+    if nonzero.size == 0:
+        statistic, p_value, method = 0.0, 1.0, "exact-conditional"
+    elif not has_ties and not has_zeros:
+        result = stats.wilcoxon(nonzero, method="exact")
+        statistic, p_value, method = float(result.statistic), float(result.pvalue), "exact"
+    elif nonzero.size <= exact_max_n:
+        statistic, p_value = exact_conditional_signed_rank_p(nonzero)
+        method = "exact-conditional"
+    else:
+        result = stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic")
+        statistic, p_value, method = float(result.statistic), float(result.pvalue), "asymptotic"
+
+    return PairedComparison(
+        n_pairs=len(frame),
+        median_before=float(frame["before"].median()) if len(frame) else float("nan"),
+        median_after=float(frame["after"].median()) if len(frame) else float("nan"),
+        n_increased=int((d > 0).sum()),
+        n_decreased=int((d < 0).sum()),
+        n_unchanged=int((d == 0).sum()),
+        statistic=statistic,
+        p_value=p_value,
+        method=method,
+        p_value_asymptotic=p_asym,
+    )
+
+
+def performance_status_change(
+    dim_patient: pd.DataFrame, pairs: Mapping[str, tuple[str, str]] = DEFAULT_PAIRS
+) -> pd.DataFrame:
+    """One row per measure (default ECOG and KPS) from a dim_patient-like frame."""
+    rows = []
+    for measure, (before_col, after_col) in pairs.items():
+        result = paired_wilcoxon(dim_patient[before_col], dim_patient[after_col])
+        rows.append({"measure": measure, **result.__dict__})
+    return pd.DataFrame(rows)

@@ -1,0 +1,80 @@
+"""Tumour response rates (RECIST 1.1 categories) with exact Clopper-Pearson intervals.
+
+ORR = (CR + PR) / N, DCR = (CR + PR + SD) / N. By default N is every patient in the
+column (intention to treat): a missing or NE best response counts in the denominator
+as a non-responder. ``evaluable_only=True`` restricts N to patients with CR/PR/SD/PD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+from scipy.stats import binomtest
+
+RECIST_CATEGORIES: tuple[str, ...] = ("CR", "PR", "SD", "PD")
+OBJECTIVE_RESPONSE: frozenset[str] = frozenset({"CR", "PR"})
+DISEASE_CONTROL: frozenset[str] = frozenset({"CR", "PR", "SD"})
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """k of n with its exact (Clopper-Pearson) confidence interval."""
+
+    label: str
+    k: int
+    n: int
+    proportion: float
+    ci_lower: float
+    ci_upper: float
+    confidence: float = 0.95
+    method: str = "clopper-pearson"
+
+
+@dataclass(frozen=True)
+class ResponseRates:
+    orr: Proportion
+    dcr: Proportion
+    counts: dict[str, int]  # CR, PR, SD, PD, NE/missing
+    n: int
+    n_evaluable: int
+
+    def as_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"measure": p.label, "k": p.k, "n": p.n, "proportion": p.proportion,
+                 "ci_lower": p.ci_lower, "ci_upper": p.ci_upper, "method": p.method}
+                for p in (self.orr, self.dcr)
+            ]
+        )
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95, label: str = "") -> Proportion:
+    """Exact binomial CI (scipy ``binomtest(...).proportion_ci(method='exact')``)."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    if not 0 <= k <= n:
+        raise ValueError("k must be between 0 and n")
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    return Proportion(label, int(k), int(n), k / n, float(ci.low), float(ci.high), confidence)
+
+
+def _normalise(responses: Iterable[object]) -> pd.Series:
+    series = pd.Series(list(responses), dtype="object")
+    return series.map(lambda v: str(v).strip().upper() if pd.notna(v) and str(v).strip() else None)
+
+
+def response_rates(responses: Iterable[object], *, evaluable_only: bool = False, confidence: float = 0.95) -> ResponseRates:
+    """ORR and DCR for a column of best overall responses ('CR', 'PR', 'SD', 'PD', 'NE' or missing)."""
+    values = _normalise(responses)
+    unknown = sorted(set(values.dropna()) - set(RECIST_CATEGORIES) - {"NE"})
+    if unknown:
+        raise ValueError(f"unexpected response categories: {unknown}")
+    counts = {category: int((values == category).sum()) for category in RECIST_CATEGORIES}
+    counts["NE/missing"] = int((~values.isin(RECIST_CATEGORIES)).sum())
+    n_evaluable = sum(counts[c] for c in RECIST_CATEGORIES)
+    n = n_evaluable if evaluable_only else len(values)
+    orr = clopper_pearson(sum(counts[c] for c in OBJECTIVE_RESPONSE), n, confidence, "ORR")
+    dcr = clopper_pearson(sum(counts[c] for c in DISEASE_CONTROL), n, confidence, "DCR")
+    return ResponseRates(orr=orr, dcr=dcr, counts=counts, n=n, n_evaluable=n_evaluable)

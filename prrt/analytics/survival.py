@@ -1,0 +1,280 @@
+"""Kaplan-Meier estimates, R-compatible median confidence intervals, and the log-rank test.
+
+The estimate itself comes from lifelines' ``KaplanMeierFitter``. Pointwise confidence
+bands are computed here from the Greenwood variance so that all three of R survfit's
+``conf.type`` choices are available:
+
+* ``"log-log"``  exp(-exp(log(-log S) +/- z se / log S))   (lifelines' only band; R's default
+  in many packages, and what SAS calls LOGLOG)
+* ``"log"``      S * exp(+/- z se), upper clipped at 1      (R survfit's default)
+* ``"plain"``    S +/- z se S, clipped to [0, 1]
+
+where ``se`` is the Greenwood standard error of the cumulative hazard,
+sqrt(sum d / (n (n - d))), i.e. R's ``fit$std.err``.
+
+Edge values follow R's ``survfit_confint``: the log and log-log bands are undefined
+(NaN) where S = 0, the log-log band is undefined where S = 1, and all bands are
+NaN where S = 0 because the Greenwood term d / (n (n - d)) is infinite once n = d.
+(lifelines instead zeroes that term and back-fills undefined band values with 1.0,
+which is why its band is not used here.) In the tidy curve the degenerate band at
+S = 1 is reported as [1, 1].
+
+The median and its confidence interval follow R's ``print.survfit`` /
+``summary(fit)$table`` (``survival:::survmean``): the median is the first time the
+curve is <= 0.5 (with a tolerance of sqrt(machine eps)); if the curve equals 0.5 on
+a flat stretch, the median is the midpoint between the start of that stretch and the
+next time the curve drops. The lower (upper) limit is the same rule applied to the
+lower (upper) pointwise band. A median or limit that is never reached is ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from lifelines.statistics import multivariate_logrank_test
+from scipy import stats
+
+CONF_TYPES: tuple[str, ...] = ("log-log", "log", "plain")
+
+# R: tolerance <- .Machine$double.eps^.5 (as in all.equal)
+_R_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
+
+
+def _z(alpha: float) -> float:
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class MedianSurvival:
+    """Median survival time with its confidence interval (R ``print.survfit`` semantics)."""
+
+    median: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    conf_type: str
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class LogRankResult:
+    """Log-rank (Mantel-Haenszel) test across k groups, as R's ``survdiff(rho = 0)``."""
+
+    test_statistic: float
+    degrees_of_freedom: int
+    p_value: float
+    groups: tuple[str, ...]
+    n: int
+    events: int
+
+
+@dataclass
+class KaplanMeier:
+    """A fitted Kaplan-Meier curve.
+
+    ``table`` has one row per distinct observed time (events and censorings, as R's
+    survfit), plus time 0: time, at_risk, events, censored, survival, std_err
+    (Greenwood se of the cumulative hazard, R's ``std.err``).
+    """
+
+    n: int
+    events: int
+    table: pd.DataFrame
+    alpha: float = 0.05
+    fitter: KaplanMeierFitter | None = field(default=None, repr=False)
+
+    @property
+    def confidence(self) -> float:
+        return 1 - self.alpha
+
+    # ------------------------------------------------------------------ bands
+    def band(self, conf_type: str = "log-log") -> pd.DataFrame:
+        """Pointwise (1 - alpha) band at every time of ``table``: columns lower, upper."""
+        lower, upper = _confidence_band(
+            self.table["survival"].to_numpy(float),
+            self.table["std_err"].to_numpy(float),
+            conf_type,
+            _z(self.alpha),
+        )
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=self.table.index)
+
+    # ------------------------------------------------------------------ median
+    def median(self, conf_type: str = "log-log") -> MedianSurvival:
+        """Median survival and its CI under R survfit's ``conf.type``."""
+        band = self.band(conf_type)
+        time = self.table["time"].to_numpy(float)
+        return MedianSurvival(
+            median=_r_first_below_half(self.table["survival"].to_numpy(float), time),
+            ci_lower=_r_first_below_half(band["lower"].to_numpy(float), time),
+            ci_upper=_r_first_below_half(band["upper"].to_numpy(float), time),
+            conf_type=conf_type,
+            confidence=self.confidence,
+        )
+
+    def medians(self, conf_types: Iterable[str] = CONF_TYPES) -> dict[str, MedianSurvival]:
+        return {conf_type: self.median(conf_type) for conf_type in conf_types}
+
+    # ------------------------------------------------------------------ survival at t
+    def survival_at(self, times: Sequence[float], conf_type: str = "log-log") -> pd.DataFrame:
+        """S(t) with CI and number at risk, as R's ``summary(fit, times = ...)``.
+
+        survival and band are those of the last observed time <= t; at_risk is the number
+        still under observation at t (time >= t). Times after the last observed time
+        give NaN survival and 0 at risk (R drops them unless ``extend = TRUE``).
+        """
+        band = self.band(conf_type)
+        time = self.table["time"].to_numpy(float)
+        durations = self._durations
+        last = time.max()
+        rows = []
+        for t in times:
+            t = float(t)
+            at_risk = int((durations >= t).sum())
+            if t > last:
+                rows.append((t, np.nan, np.nan, np.nan, at_risk))
+                continue
+            i = int(np.searchsorted(time, t, side="right")) - 1
+            surv = float(self.table["survival"].iloc[i])
+            lo, hi = float(band["lower"].iloc[i]), float(band["upper"].iloc[i])
+            if surv == 1.0 and not np.isfinite(lo):
+                lo = hi = 1.0
+            rows.append((t, surv, lo, hi, at_risk))
+        return pd.DataFrame(rows, columns=["time", "survival", "ci_lower", "ci_upper", "at_risk"])
+
+    # ------------------------------------------------------------------ tidy curve
+    def curve(self, conf_type: str = "log-log") -> pd.DataFrame:
+        """The step curve as a tidy table: time, survival, ci_lower, ci_upper, at_risk, events, censored."""
+        band = self.band(conf_type)
+        out = self.table[["time", "survival"]].copy()
+        out["ci_lower"] = band["lower"]
+        out["ci_upper"] = band["upper"]
+        flat_top = (out["survival"] == 1.0) & out["ci_lower"].isna()
+        out.loc[flat_top, ["ci_lower", "ci_upper"]] = 1.0
+        for column in ("at_risk", "events", "censored"):
+            out[column] = self.table[column].astype("int64")
+        return out.reset_index(drop=True)
+
+    @property
+    def _durations(self) -> np.ndarray:
+        if self.fitter is not None:
+            return np.asarray(self.fitter.durations, dtype=float)
+        # reconstruct from the table (each row's removals happen at its time)
+        removed = (self.table["events"] + self.table["censored"]).to_numpy(int)
+        return np.repeat(self.table["time"].to_numpy(float), removed)
+
+
+def kaplan_meier(durations: Iterable[float], events: Iterable[float], *, alpha: float = 0.05) -> KaplanMeier:
+    """Fit a Kaplan-Meier curve (lifelines) and attach the Greenwood standard error.
+
+    ``events``: 1 = event (death), 0 = censored. NaNs are not allowed; drop them first.
+    """
+    durations = np.asarray(list(durations) if not hasattr(durations, "__array__") else durations, dtype=float)
+    events = np.asarray(list(events) if not hasattr(events, "__array__") else events, dtype=float)
+    if durations.shape != events.shape:
+        raise ValueError("durations and events must have the same length")
+    if durations.size == 0:
+        raise ValueError("Kaplan-Meier needs at least one observation")
+    if np.isnan(durations).any() or np.isnan(events).any():
+        raise ValueError("durations/events contain NaN; drop incomplete rows first")
+    if not np.isin(events, (0, 1)).all():
+        raise ValueError("events must be 0 (censored) or 1 (event)")
+
+    fitter = KaplanMeierFitter(alpha=alpha).fit(durations, event_observed=events)
+    et = fitter.event_table
+    n_risk = et["at_risk"].to_numpy(float)
+    n_event = et["observed"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Greenwood: d / (n (n - d)); infinite when everyone at risk dies (S becomes 0)
+        increment = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+    increment = np.where(np.isnan(increment), np.inf, increment)
+    table = pd.DataFrame(
+        {
+            "time": et.index.to_numpy(float),
+            "at_risk": et["at_risk"].to_numpy("int64"),
+            "events": et["observed"].to_numpy("int64"),
+            "censored": et["censored"].to_numpy("int64"),
+            "survival": fitter.survival_function_.loc[et.index].iloc[:, 0].to_numpy(float),
+            "std_err": np.sqrt(np.cumsum(increment)),
+        }
+    )
+    return KaplanMeier(n=int(durations.size), events=int(events.sum()), table=table, alpha=alpha, fitter=fitter)
+
+
+def _confidence_band(surv: np.ndarray, se: np.ndarray, conf_type: str, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """R survival:::survfit_confint (logse = TRUE) for one curve."""
+    surv = np.asarray(surv, dtype=float)
+    se = np.asarray(se, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if conf_type == "plain":
+            half = se * surv * z
+            lower = np.maximum(surv - half, 0.0)
+            upper = np.minimum(surv + half, 1.0)
+            # R's pmax/pmin propagate NaN (0 * Inf at S = 0)
+            bad = np.isnan(half)
+            lower[bad] = np.nan
+            upper[bad] = np.nan
+        elif conf_type == "log":
+            xx = np.where(surv == 0, np.nan, surv)
+            lower = np.exp(np.log(xx) - z * se)
+            upper = np.minimum(np.exp(np.log(xx) + z * se), 1.0)
+            upper[np.isnan(xx)] = np.nan
+        elif conf_type == "log-log":
+            xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
+            se2 = z * se / np.log(xx)
+            lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
+            upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+        else:
+            raise ValueError(f"conf_type must be one of {CONF_TYPES}, got {conf_type!r}")
+    lower[~np.isfinite(se)] = np.nan
+    upper[~np.isfinite(se)] = np.nan
+    return lower, upper
+
+
+def _r_first_below_half(y: np.ndarray, x: np.ndarray) -> float | None:
+    """R survival:::survmean's ``minmin``: first x where the curve y is <= 0.5.
+
+    Keeps the points with y < 0.5 + tol (NaNs dropped). If the first of them is 0.5
+    within tol and the curve drops further later, return the midpoint between its x and
+    the x of the first later point with a smaller y (the 'middle of the flat' rule).
+    """
+    keep = ~np.isnan(y) & (y < 0.5 + _R_TOLERANCE)
+    if not keep.any():
+        return None
+    x, y = x[keep], y[keep]
+    if abs(y[0] - 0.5) < _R_TOLERANCE and (y < y[0]).any():
+        return float((x[0] + x[np.argmax(y < y[0])]) / 2)
+    return float(x[0])
+
+
+# ---------------------------------------------------------------------------- log-rank
+def logrank(durations: Iterable[float], events: Iterable[float], groups: Iterable[object]) -> LogRankResult:
+    """Log-rank test of equal survival across the groups (lifelines ``multivariate_logrank_test``).
+
+    Rows with a missing group are dropped. Needs at least two groups with data; with no
+    events at all the test is undefined and NaNs are returned.
+    """
+    frame = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, float), "g": list(groups)})
+    frame = frame.dropna()
+    labels = tuple(str(g) for g in pd.unique(frame["g"]))
+    if len(labels) < 2:
+        raise ValueError("log-rank needs at least two groups with data")
+    dof = len(labels) - 1
+    n_events = int(frame["e"].sum())
+    if n_events == 0:
+        return LogRankResult(np.nan, dof, np.nan, labels, len(frame), 0)
+    result = multivariate_logrank_test(frame["t"], frame["g"].astype(str), frame["e"])
+    return LogRankResult(
+        test_statistic=float(result.test_statistic),
+        degrees_of_freedom=int(result.degrees_of_freedom),
+        p_value=float(result.p_value),
+        groups=labels,
+        n=len(frame),
+        events=n_events,
+    )

@@ -1,0 +1,91 @@
+"""Toxicity summary: patients by worst post-baseline CTCAE grade per term (the paper's Table 2).
+
+Input is a ``fct_toxicity``-like frame (patient_key, ctcae_term, baseline_grade,
+worst_grade), one row per patient x term. Percentages are of the cohort N, which should
+be passed explicitly (patients without any graded lab are not in fct_toxicity); it
+defaults to the number of distinct patients in the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+GRADES: tuple[int, ...] = (1, 2, 3, 4)
+
+
+def worst_grade_per_patient_term(fct_toxicity: pd.DataFrame, *, treatment_emergent_only: bool = False) -> pd.DataFrame:
+    """patient_key, ctcae_term, worst_grade (one row per pair; max if the frame repeats a pair).
+
+    ``treatment_emergent_only``: keep a grade only if it is worse than the baseline grade
+    (a missing baseline grade counts as 0).
+    """
+    frame = fct_toxicity[["patient_key", "ctcae_term", "baseline_grade", "worst_grade"]].copy()
+    frame["worst_grade"] = pd.to_numeric(frame["worst_grade"], errors="coerce")
+    if treatment_emergent_only:
+        baseline = pd.to_numeric(frame["baseline_grade"], errors="coerce").fillna(0)
+        frame.loc[frame["worst_grade"] <= baseline, "worst_grade"] = 0
+    return frame.groupby(["patient_key", "ctcae_term"], as_index=False)["worst_grade"].max()
+
+
+def toxicity_table(
+    fct_toxicity: pd.DataFrame,
+    n_patients: int | None = None,
+    *,
+    grades: Sequence[int] = GRADES,
+    treatment_emergent_only: bool = False,
+    decimals: int | None = 1,
+) -> pd.DataFrame:
+    """Patients by worst post-baseline grade, per CTCAE term.
+
+    Columns: ctcae_term, n_patients (cohort N), grade_<g>_n and grade_<g>_pct for each
+    grade, any_grade_n/pct (grade >= 1) and grade_3plus_n/pct. Each patient counts once
+    per term, at their worst grade. Rows are every term in the frame, ordered by
+    any-grade count (descending) then term.
+    """
+    worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
+    if n_patients is None:
+        n_patients = int(fct_toxicity["patient_key"].nunique())
+    if n_patients <= 0:
+        raise ValueError("n_patients must be positive")
+    terms = sorted(fct_toxicity["ctcae_term"].dropna().unique())
+    rows = []
+    for term in terms:
+        g = worst.loc[worst["ctcae_term"] == term, "worst_grade"]
+        row: dict[str, object] = {"ctcae_term": term, "n_patients": n_patients}
+        counts = {grade: int((g == grade).sum()) for grade in grades}
+        counts_any = int((g >= 1).sum())
+        counts_3plus = int((g >= 3).sum())
+        for grade in grades:
+            row[f"grade_{grade}_n"] = counts[grade]
+            row[f"grade_{grade}_pct"] = 100.0 * counts[grade] / n_patients
+        row["any_grade_n"] = counts_any
+        row["any_grade_pct"] = 100.0 * counts_any / n_patients
+        row["grade_3plus_n"] = counts_3plus
+        row["grade_3plus_pct"] = 100.0 * counts_3plus / n_patients
+        rows.append(row)
+    columns = ["ctcae_term", "n_patients"]
+    for grade in grades:
+        columns += [f"grade_{grade}_n", f"grade_{grade}_pct"]
+    columns += ["any_grade_n", "any_grade_pct", "grade_3plus_n", "grade_3plus_pct"]
+    table = pd.DataFrame(rows, columns=columns)
+    if decimals is not None:
+        pct = [c for c in columns if c.endswith("_pct")]
+        table[pct] = table[pct].round(decimals)
+    table = table.sort_values(["any_grade_n", "ctcae_term"], ascending=[False, True], kind="stable")
+    return table.reset_index(drop=True)
+
+
+def worst_grade_any_term(
+    fct_toxicity: pd.DataFrame, patient_keys: Sequence[str] | pd.Series, *, treatment_emergent_only: bool = False
+) -> pd.Series:
+    """Each patient's worst post-baseline grade over all terms (0 if absent from fct_toxicity).
+
+    Indexed by patient_key, in the order given.
+    """
+    worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
+    per_patient = worst.groupby("patient_key")["worst_grade"].max()
+    keys = pd.Index(list(patient_keys), name="patient_key")
+    return per_patient.reindex(keys).fillna(0).astype(np.int64).rename("worst_grade")

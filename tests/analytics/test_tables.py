@@ -1,0 +1,118 @@
+"""Contract tables and derived strata on a small dim_patient-like frame."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from prrt.analytics import (
+    DEFAULT_STRATA,
+    add_derived_groups,
+    available_strata,
+    build_analytics_tables,
+    build_survival_tables,
+    cycles_group,
+    median_split,
+    toxicity_grade_group,
+)
+from prrt.analytics.groups import best_response_group
+
+
+@pytest.fixture
+def cohort() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_key": list("abcdefgh"),
+            "sex": ["F", "M", "F", "M", "F", "M", "F", "F"],
+            "baseline_imaging": ["tc99m_octreotide"] * 8,
+            "krenning_score": [3.0, 4.0, 3.0, None, 4.0, 3.0, 3.0, 4.0],
+            "n_cycles": [1, 2, 3, 4, 5, 6, 7, 3],
+            "cumulative_activity_gbq": [7.4, 9.25, 11.1, 22.2, 27.75, 37.0, 49.95, 18.5],
+            "best_overall_response": ["PD", "SD", "PR", "PR", "CR", "PR", "PR", None],
+            "os_months": [3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0],
+            "os_event": [1, 1, 0, 1, 0, 0, 0, 0],
+        }
+    )
+
+
+@pytest.fixture
+def toxicity() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_key": ["a", "a", "b", "d"],
+            "ctcae_term": ["Anemia", "White blood cell decreased", "Anemia", "Anemia"],
+            "baseline_grade": [0, 0, 1, 0],
+            "worst_grade": [1, 2, 1, 3],
+        }
+    )
+
+
+def test_derived_groups(cohort, toxicity):
+    assert cycles_group(cohort["n_cycles"]).tolist() == ["<= 3", "<= 3", "<= 3", ">= 4", ">= 4", ">= 4", ">= 4", "<= 3"]
+    split = median_split(cohort["cumulative_activity_gbq"], unit="GBq")
+    assert split.tolist()[:4] == ["<= 20.35 GBq", "<= 20.35 GBq", "<= 20.35 GBq", "> 20.35 GBq"]
+    groups = best_response_group(cohort["best_overall_response"])
+    assert groups.tolist()[:3] == ["SD/PD", "SD/PD", "CR/PR"] and groups.isna().tolist()[-1]
+    assert best_response_group(cohort["best_overall_response"], "disease_control").tolist()[:2] == ["PD", "CR/PR/SD"]
+    tox = toxicity_grade_group(toxicity, cohort["patient_key"])
+    assert tox.tolist() == [">= 2", "< 2", "< 2", ">= 2", "< 2", "< 2", "< 2", "< 2"]
+
+
+def test_build_tables_with_default_strata(cohort, toxicity):
+    prepared = add_derived_groups(cohort, toxicity)
+    strata = available_strata(prepared, DEFAULT_STRATA)
+    assert "primary_site" not in strata and "toxicity_grade_group" in strata
+    tables = build_survival_tables(prepared, strata)
+
+    medians = tables["km_median"]
+    assert set(medians["ci_method"]) == {"log-log", "log", "plain"}
+    overall = medians[(medians.stratum_variable == "all") & (medians.ci_method == "log-log")].iloc[0]
+    assert (overall["stratum"], overall["n"], overall["events"]) == ("all", 8, 3)
+    # S = 7/8, 6/8, then 0.6 after the third death: never <= 0.5 -> NaN, never inf
+    assert math.isnan(overall["median_months"])
+    assert not medians[["median_months", "ci_lower", "ci_upper"]].isin([float("inf")]).any().any()
+
+    # missing krenning score is left out of that stratification; floats print as integers
+    krenning = medians[(medians.stratum_variable == "krenning_score") & (medians.ci_method == "log")]
+    assert krenning[["stratum", "n"]].values.tolist() == [["3", 4], ["4", 3]]
+
+    logrank = tables["logrank"].set_index("stratum_variable")
+    # one-level variables (baseline_imaging) get no log-rank row
+    assert "baseline_imaging" not in logrank.index
+    assert set(logrank.index) == {"sex", "krenning_score", "cycles_group", "cumulative_activity_group",
+                                  "best_response_group", "toxicity_grade_group"}
+    assert (logrank["degrees_of_freedom"] == 1).all()
+    assert logrank["p_value"].between(0, 1).all()
+
+    curve = tables["km_curve"]
+    assert list(curve.columns) == ["stratum_variable", "stratum", "time_months", "survival", "ci_lower",
+                                   "ci_upper", "at_risk", "events", "censored"]
+    sex_f = curve[(curve.stratum_variable == "sex") & (curve.stratum == "F")]
+    assert sex_f["time_months"].tolist() == [0, 3, 9, 15, 21, 24]
+    assert sex_f["at_risk"].iloc[0] == 5
+
+
+def test_median_reached_in_a_stratum(cohort):
+    tables = build_survival_tables(cohort, {"cycles": "n_cycles"})
+    medians = tables["km_median"]
+    one = medians[(medians.stratum_variable == "cycles") & (medians.stratum == "1")]
+    assert one["median_months"].tolist() == [3.0, 3.0, 3.0]
+    # a single patient who died: the band is undefined, so are the limits (as R: NA NA)
+    assert one[["ci_lower", "ci_upper"]].isna().all().all()
+
+
+def test_unknown_stratum_column_is_an_error(cohort):
+    with pytest.raises(KeyError):
+        build_survival_tables(cohort, ["no_such_column"])
+
+
+def test_build_analytics_tables_from_marts(cohort, toxicity):
+    tables = build_analytics_tables(cohort, toxicity)
+    assert set(tables) == {"km_curve", "km_median", "logrank"}
+    variables = set(tables["km_median"]["stratum_variable"])
+    assert variables == {"all", "sex", "baseline_imaging", "krenning_score", "cycles_group",
+                         "cumulative_activity_group", "best_response_group", "toxicity_grade_group"}
+    # without fct_toxicity the toxicity grouping is simply absent
+    assert "toxicity_grade_group" not in set(build_analytics_tables(cohort)["km_median"]["stratum_variable"])
