@@ -1,6 +1,5 @@
 """Blocking asset checks beyond dbt's own tests (which dagster-dbt turns into checks)."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -13,7 +12,7 @@ def _non_empty_check(mart: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=dg.AssetKey(["marts", mart]), name="not_empty", blocking=True,
                     description=f"marts.{mart} has rows: an empty mart is never published")
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect(context.run_id, read_only=True) as con:
+        with warehouse.connect(context.run.run_id, read_only=True) as con:
             rows = con.execute(f"SELECT count(*) FROM marts.{mart}").fetchone()[0]
         return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
 
@@ -23,7 +22,7 @@ def _non_empty_check(mart: str) -> dg.AssetChecksDefinition:
 @dg.asset_check(asset=analytics_key("km_median"), name="overall_median_present", blocking=True,
                 description="The whole-cohort Kaplan-Meier row exists for each CI method")
 def overall_median_present(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.connect(context.run_id, read_only=True) as con:
+    with warehouse.connect(context.run.run_id, read_only=True) as con:
         methods = con.execute(
             "SELECT count(DISTINCT ci_method) FROM analytics.km_median WHERE stratum_variable = 'all'"
         ).fetchone()[0]

@@ -10,9 +10,18 @@ import dagster as dg
 from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata  # noqa: PLC2701
 
 
+def error_text(error) -> str:
+    """The innermost cause of a Dagster error: the user's own exception message."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+
+
 class _ProgressHandler(logging.Handler):
     def __init__(self, stream) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.DEBUG)  # step events are logged at DEBUG
         self.stream = stream
         self.started: dict[str, float] = {}
 
@@ -30,8 +39,7 @@ class _ProgressHandler(logging.Handler):
         elif kind == "STEP_SUCCESS":
             self._print(f"  ✓ {step} ({time.monotonic() - self.started.get(step, time.monotonic()):.1f}s)")
         elif kind == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            self._print(f"  ✗ {step}: {error.message.strip() if error else 'failed'}")
+            self._print(f"  ✗ {step}: {error_text(event.step_failure_data.error)}")
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
@@ -46,7 +54,8 @@ class _ProgressHandler(logging.Handler):
 @dg.logger(description="Concise per-step progress on stdout (used by `prrt refresh`)")
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.getLogger("prrt.progress")
-    logger.handlers = [_ProgressHandler(sys.stdout)]
-    logger.setLevel(logging.INFO)
+    # the real terminal: `prrt refresh` sends dbt's verbose stdout to a log file
+    logger.handlers = [_ProgressHandler(sys.__stdout__)]
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
     return logger

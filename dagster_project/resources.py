@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,5 +59,6 @@ class WarehouseResource(dg.ConfigurableResource):
 def default_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(raw_dir=str(config.raw_dir()), warehouse=str(config.warehouse_path())),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        # the dbt of this environment, whether or not .venv/bin is on PATH
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))),
     }

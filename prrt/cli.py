@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from . import config
+from . import config, publish
 
 
 def prepare() -> None:
@@ -36,12 +37,16 @@ def refresh(raw: Path | None, warehouse: Path | None) -> int:
     from dagster_project.definitions import defs
 
     print(f"prrt refresh: {config.raw_dir()} -> {config.warehouse_path()}", flush=True)
+    log_path = publish.build_dir(config.warehouse_path()) / "last-refresh.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     job = defs.resolve_job_def("prrt_refresh")
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        run_config={"loggers": {"progress": {}}},
-        raise_on_error=False,
-    )
+    # dbt's per-node output goes to the log file; the progress logger prints one line per step.
+    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"loggers": {"progress": {}}},
+            raise_on_error=False,
+        )
     failures = _failures(result)
     if result.success and not failures:
         print(f"prrt refresh: published {config.warehouse_path()}")
@@ -49,15 +54,17 @@ def refresh(raw: Path | None, warehouse: Path | None) -> int:
     print("prrt refresh: FAILED, the previous warehouse was left unchanged", file=sys.stderr)
     for line in failures:
         print(f"  {line}", file=sys.stderr)
+    print(f"  full log: {log_path}", file=sys.stderr)
     return 1
 
 
 def _failures(result) -> list[str]:
+    from dagster_project.progress import error_text
+
     lines = []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            lines.append(f"step {event.step_key} failed: {error.message.strip() if error else ''}")
+            lines.append(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
             data = event.event_specific_data
             lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import warnings
 from pathlib import Path
 
 DEVELOPMENT_KEY = "prrt-development-key-not-for-real-patients"
@@ -23,10 +22,6 @@ def pseudonym_key() -> bytes:
         return key.encode()
     if key_file := os.environ.get("PRRT_PSEUDONYM_KEY_FILE"):
         return Path(key_file).read_bytes().strip()
-    warnings.warn(
-        "PRRT_PSEUDONYM_KEY is not set: using the development key (demo data only)",
-        stacklevel=2,
-    )
     return DEVELOPMENT_KEY.encode()
 
 

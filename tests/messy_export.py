@@ -46,6 +46,7 @@ FOLLOW_UP = [
     "patient_id;last_contact_date;vital_status;death_date",
     "H-001;01/01/2020;alive;",             # line 2 ok
     "H-002;01/06/2018;dead;01/06/2018",    # line 3: death before first administration (2019-02-01)
+    "H-001;01/01/2018;alive;",             # line 4: last contact before first administration
 ]
 
 PERFORMANCE_STATUS = [
@@ -88,6 +89,7 @@ EXPECTED_REJECTIONS = {
     ("labs.csv", 7): ("sample_date", "after today"),
     ("labs.csv", 8): ("value", "missing"),
     ("follow_up.csv", 3): ("death_date", "death before the first administration"),
+    ("follow_up.csv", 4): ("last_contact_date", "last contact before the first administration"),
     ("performance_status.csv", 3): ("kps", "multiple of 10"),
     ("metastases.csv", 4): ("site", "not one of"),
     ("tumour_assessments.csv", 3): ("modality", "not one of"),

@@ -19,7 +19,7 @@ def test_graph_runs_from_raw_file_to_published_warehouse():
 
 
 def test_nightly_schedule_runs_by_default():
-    schedule = defs.get_schedule_def("nightly_refresh")
+    schedule = defs.resolve_schedule_def("nightly_refresh")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == "prrt_refresh"
@@ -39,6 +39,13 @@ def test_sensor_requests_a_run_when_the_export_changes(tmp_path, monkeypatch):
 
 
 def test_blocking_checks_guard_publication():
-    checks = {c.key.name: c for c in defs.resolve_all_asset_check_specs()}
-    assert checks["rows_reconcile"].blocking
-    assert checks["not_empty"].blocking
+    from dagster_project.assets.ingest import ingest_raw_exports
+    from dagster_project.checks import checks
+
+    specs = [*ingest_raw_exports.check_specs, *(spec for c in checks for spec in c.check_specs)]
+    assert {s.name for s in specs} == {"rows_reconcile", "not_empty", "overall_median_present"}
+    assert all(s.blocking for s in specs)
+    # and publication sits downstream of every checked asset
+    graph = defs.resolve_asset_graph()
+    upstream = dg.AssetSelection.assets(dg.AssetKey(["warehouse", "published"])).upstream().resolve(graph)
+    assert {s.asset_key for s in specs} <= upstream

@@ -1,6 +1,5 @@
 """Survival analytics (lifelines) computed from the marts into schema ``analytics``."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -9,7 +8,7 @@ from prrt.analytics.tables import build_analytics_tables
 from ..resources import WarehouseResource
 
 ANALYTICS_TABLES = ("km_curve", "km_median", "logrank")
-MART_INPUTS = (dg.AssetKey(["marts", "dim_patient"]), dg.AssetKey(["marts", "fct_survival"]))
+MART_INPUTS = (dg.AssetKey(["marts", "dim_patient"]), dg.AssetKey(["marts", "fct_toxicity"]))
 
 
 def analytics_key(name: str) -> dg.AssetKey:
@@ -29,7 +28,8 @@ def survival_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     tests, overall and per stratifying variable of ``marts.dim_patient``."""
     with warehouse.connect(context.run_id) as con:
         patients = con.execute("SELECT * FROM marts.dim_patient WHERE os_months IS NOT NULL").df()
-        tables = build_analytics_tables(patients)
+        toxicity = con.execute("SELECT * FROM marts.fct_toxicity").df()
+        tables = build_analytics_tables(patients, toxicity)
         con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         for name in ANALYTICS_TABLES:
             frame = tables[name]

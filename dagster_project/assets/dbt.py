@@ -1,6 +1,5 @@
 """The dbt project (staging -> intermediate -> marts, seeds, dbt tests) as Dagster assets."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any

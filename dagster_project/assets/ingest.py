@@ -1,6 +1,5 @@
 """Raw export files -> schema ``ingest`` (accepted rows) and ``audit`` (the rest)."""
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import dagster as dg
 
 from prrt import publish
 from prrt.ingest import EXPORT_FILES, ExportFileError, load_export
-from prrt.pseudonym import pseudonym_key
+from prrt.pseudonym import DEVELOPMENT_KEY, pseudonym_key
 
 from ..resources import WarehouseResource
 
@@ -45,9 +44,12 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     and pseudonymise, all in DuckDB SQL, into a fresh build file for this run."""
     build = publish.start_build(warehouse.warehouse_path, context.run_id)
     context.log.info(f"Building into {build} from {warehouse.raw_dir}")
+    key = pseudonym_key()
+    if key == DEVELOPMENT_KEY.encode():
+        context.log.warning("PRRT_PSEUDONYM_KEY is not set: patient_key uses the development key (demo data only)")
     try:
         with warehouse.connect(context.run_id) as con:
-            summaries = load_export(con, Path(warehouse.raw_dir), pseudonym_key())
+            summaries = load_export(con, Path(warehouse.raw_dir), key)
             problems = _reconcile(con)
     except ExportFileError as error:
         # A malformed file will not improve on retry: fail the run with the message.

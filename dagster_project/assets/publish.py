@@ -1,8 +1,8 @@
 """Publication: the built file replaces PRRT_WAREHOUSE, atomically, once all else passed."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -11,9 +11,29 @@ from prrt import publish
 
 from ..resources import WarehouseResource
 from .analytics import ANALYTICS_TABLES, analytics_key
+from .ingest import LOAD_SUMMARY, REJECTED_ROWS
 
 PUBLISHED = dg.AssetKey(["warehouse", "published"])
 MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_toxicity", "fct_tumour_assessment", "fct_survival")
+
+CHECK_RESULTS_DDL = """
+CREATE TABLE audit.check_results (
+    run_id VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    check_name VARCHAR NOT NULL,
+    passed BOOLEAN NOT NULL,
+    severity VARCHAR,
+    evaluated_at TIMESTAMP WITH TIME ZONE
+)"""
+
+RUN_LOG_DDL = """
+CREATE TABLE audit.run_log (
+    run_id VARCHAR NOT NULL,
+    step VARCHAR NOT NULL,
+    started_at TIMESTAMP WITH TIME ZONE,
+    finished_at TIMESTAMP WITH TIME ZONE,
+    duration_seconds DOUBLE
+)"""
 
 REFRESH_HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS audit.refresh_history (
@@ -29,7 +49,9 @@ CREATE TABLE IF NOT EXISTS audit.refresh_history (
 @dg.asset(
     key=PUBLISHED,
     group_name="publish",
-    deps=[*(analytics_key(n) for n in ANALYTICS_TABLES), *(dg.AssetKey(["marts", m]) for m in MARTS)],
+    # the audit tables too: the warehouse publishes them, and their reconciliation check guards it
+    deps=[*(analytics_key(n) for n in ANALYTICS_TABLES), *(dg.AssetKey(["marts", m]) for m in MARTS),
+          LOAD_SUMMARY, REJECTED_ROWS],
     kinds={"duckdb"},
 )
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -41,6 +63,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     with duckdb.connect(str(build)) as con:
         con.execute(REFRESH_HISTORY_DDL)
         _carry_history(con, target, context.log)
+        _record_run(con, context)
         con.execute(
             """INSERT INTO audit.refresh_history
                SELECT ?, ?, ?, (SELECT count(*) FROM marts.dim_patient),
@@ -53,7 +76,40 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     return dg.MaterializeResult(metadata={"path": str(target), "patients": patients})
 
 
-def _carry_history(con: duckdb.DuckDBPyConnection, previous: "object", log) -> None:
+def _record_run(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContext) -> None:
+    """This run's check outcomes (dbt tests included) and step timings, from Dagster's event
+    log, so the data-quality page and SQL users see what guarded this publication."""
+    run_id = context.run_id
+    checks = context.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000
+    ).records
+    con.execute(CHECK_RESULTS_DDL)
+    rows = []
+    for record in checks:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        rows.append((run_id, evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed,
+                     evaluation.severity.value if evaluation.severity else None,
+                     datetime.fromtimestamp(record.timestamp, timezone.utc)))
+    if rows:
+        con.executemany("INSERT INTO audit.check_results VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    steps: dict[str, list] = {}
+    for record in context.instance.get_records_for_run(
+        run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}, limit=100_000
+    ).records:
+        event = record.event_log_entry.dagster_event
+        at = datetime.fromtimestamp(record.timestamp, timezone.utc)
+        slot = steps.setdefault(event.step_key, [None, None])
+        slot[0 if event.event_type == dg.DagsterEventType.STEP_START else 1] = at
+    con.execute(RUN_LOG_DDL)
+    con.executemany(
+        "INSERT INTO audit.run_log VALUES (?, ?, ?, ?, ?)",
+        [(run_id, step, start, end, (end - start).total_seconds() if start and end else None)
+         for step, (start, end) in steps.items()],
+    )
+
+
+def _carry_history(con: duckdb.DuckDBPyConnection, previous: Path, log) -> None:
     if not previous.exists():
         return
     try:

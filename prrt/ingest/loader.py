@@ -131,6 +131,9 @@ def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
                         "'death before the first administration (' || c.first_administration || ')'"),
                 problem("last_contact_date", "t.raw_last_contact_date",
                         "t.last_contact_date > t.death_date", quote("last contact after death")),
+                problem("last_contact_date", "t.raw_last_contact_date",
+                        "t.last_contact_date < c.first_administration",
+                        "'last contact before the first administration (' || c.first_administration || ')'"),
             ],
         )
     return [], [], []
