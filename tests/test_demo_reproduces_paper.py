@@ -10,6 +10,7 @@ import statistics
 
 import pytest
 from lifelines import KaplanMeierFitter
+from scipy.stats import beta
 
 from .conftest import REPO
 
@@ -98,8 +99,111 @@ def test_every_table_1_row_is_in_dim_patient(demo_db):
                 int(paper["kps_pre"]), int(paper["kps_post"]), paper["best_response"],
                 yes["prior_surgery"], yes["prior_radiotherapy"], yes["prior_chemotherapy"],
                 yes["hypertension"], yes["diabetes"],
-                ", ".join(sorted(paper["metastases"].split(";"))) if paper["metastases"] else None,
+                ",".join(sorted(paper["metastases"].split(";"))) if paper["metastases"] else None,
             )
             assert expected in unmatched, f"Table 1 patient {paper['paper_patient']} not found: {expected}"
             unmatched.remove(expected)
     assert unmatched == []
+
+
+# --- the published analytics tables -------------------------------------------------------
+
+STRATIFYING_VARIABLES = {"sex", "primary_site", "baseline_imaging", "krenning_score", "cycles_group",
+                         "cumulative_activity_group", "best_response_group", "toxicity_grade_group"}
+
+
+def test_published_toxicity_summary_is_table_2(demo_db):
+    table = demo_db.execute("SELECT * FROM analytics.toxicity_summary").df().set_index("ctcae_term")
+    paper = {  # Table 2: grade I, grade II (nothing of grade III or IV)
+        "White blood cell decreased": (3, 3),
+        "Anemia": (7, 3),
+        "Creatinine increased": (2, 0),
+        "Platelet count decreased": (2, 0),
+    }
+    assert (table["n_patients"] == 16).all()
+    for term, row in table.iterrows():
+        g1, g2 = paper.get(term, (0, 0))
+        assert (row["grade_1_n"], row["grade_2_n"], row["grade_3_n"], row["grade_4_n"]) == (g1, g2, 0, 0), term
+        assert (row["any_grade_n"], row["grade_3plus_n"]) == (g1 + g2, 0), term
+        assert row["grade_1_pct"] == pytest.approx(100 * g1 / 16), term
+        assert row["grade_2_pct"] == pytest.approx(100 * g2 / 16), term
+        assert row["any_grade_pct"] == pytest.approx(100 * (g1 + g2) / 16), term
+    assert set(paper) <= set(table.index)
+    assert table.loc[list(paper), "n_assessed"].eq(16).all()
+
+
+def test_published_response_rates(demo_db):
+    rows = demo_db.execute(
+        "SELECT measure, k, n, ci_lower, ci_upper, ci_method, n_cr, n_pr, n_sd, n_pd FROM analytics.response_rates"
+        " WHERE definition = 'unconfirmed'"
+    ).df().set_index("measure")
+    orr, dcr = rows.loc["ORR"], rows.loc["DCR"]
+    assert (orr["k"], orr["n"], dcr["k"], dcr["n"]) == (13, 16, 14, 16)
+    assert (orr["n_cr"], orr["n_pr"], orr["n_sd"], orr["n_pd"]) == (2, 11, 1, 2)
+    # Clopper-Pearson: the beta quantiles
+    assert orr["ci_method"] == "clopper-pearson"
+    assert orr["ci_lower"] == pytest.approx(beta.ppf(0.025, 13, 16 - 13 + 1), rel=1e-9)
+    assert orr["ci_upper"] == pytest.approx(beta.ppf(0.975, 13 + 1, 16 - 13), rel=1e-9)
+    assert dcr["ci_lower"] == pytest.approx(beta.ppf(0.025, 14, 16 - 14 + 1), rel=1e-9)
+    assert dcr["ci_upper"] == pytest.approx(beta.ppf(0.975, 14 + 1, 16 - 14), rel=1e-9)
+    # the RECIST 1.1-confirmed rates are published next to them
+    confirmed = column(demo_db, "SELECT measure FROM analytics.response_rates WHERE definition = 'confirmed'")
+    assert sorted(confirmed) == ["DCR", "ORR"]
+
+
+def test_published_performance_status_change(demo_db):
+    table = demo_db.execute("SELECT * FROM analytics.performance_status_change").df().set_index("measure")
+    ecog, kps = table.loc["ecog"], table.loc["kps"]
+    assert (ecog["median_before"], ecog["median_after"]) == (1.5, 1)
+    assert (kps["median_before"], kps["median_after"]) == (75, 80)
+    # "significantly improved (p < 0.05)": every change is an improvement
+    assert (ecog["n_pairs"], ecog["n_improved"], ecog["n_worsened"]) == (16, 6, 0)
+    assert (kps["n_pairs"], kps["n_improved"], kps["n_worsened"]) == (16, 7, 0)
+    assert ecog["p_value"] < 0.05 and kps["p_value"] < 0.05
+    # exact signed-rank test, all non-zero differences one way: p = 2 / 2^n
+    assert ecog["p_value"] == pytest.approx(2 / 2**6) and kps["p_value"] == pytest.approx(2 / 2**7)
+    assert set(table["method"]) == {"exact-conditional"}
+
+
+def test_published_survival_at_landmarks(demo_db):
+    rows = demo_db.execute(
+        "SELECT time_months, survival, at_risk, events FROM analytics.km_survival_at"
+        " WHERE stratum_variable = 'all' ORDER BY time_months"
+    ).fetchall()
+    assert [r[0] for r in rows] == [12, 24, 36]
+    assert rows[0][1] is not None and 0 < rows[0][1] <= 1
+    assert rows[-1][3] == 3  # all three deaths by 36 months
+    # every stratum has its landmark rows
+    strata = set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_survival_at"))
+    assert strata == STRATIFYING_VARIABLES | {"all"}
+
+
+def test_every_stratifying_variable_has_km_and_logrank_rows(demo_db):
+    assert set(column(demo_db, "SELECT stratum_variable FROM analytics.logrank")) == STRATIFYING_VARIABLES
+    assert set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_median")) == (
+        STRATIFYING_VARIABLES | {"all"})
+    # the paper: no factor was associated with OS at p < 0.05 -- with 3 deaths, the log-rank
+    # p-values are well-formed whatever they are
+    p_values = column(demo_db, "SELECT p_value FROM analytics.logrank")
+    assert all(0 <= p <= 1 for p in p_values)
+
+
+def test_published_cox_models_keep_non_converged_rows(demo_db):
+    univariable = demo_db.execute("SELECT * FROM analytics.cox_univariable").df()
+    assert set(univariable["covariate"]) == STRATIFYING_VARIABLES | {"age_at_first_cycle", "ecog_pre"}
+    assert (univariable["events"] == 3).all()
+    # a model that did not converge carries no estimate, one that did carries a finite one
+    assert univariable.loc[~univariable["converged"], "hr"].isna().all()
+    assert univariable.loc[univariable["converged"], "hr"].gt(0).all()
+    multivariable = demo_db.execute("SELECT * FROM analytics.cox_multivariable").df()
+    assert multivariable["term"].tolist() == ["age_at_first_cycle", "sex=M", "ecog_pre"]
+    assert (multivariable["n"] == 16).all()
+
+
+def test_published_lab_nadir(demo_db):
+    table = demo_db.execute("SELECT * FROM analytics.lab_nadir").df().set_index("analyte")
+    assert {"hemoglobin", "wbc", "platelets", "creatinine"} <= set(table.index)
+    assert (table["n_patients"] == 16).all()
+    # nadirs are after the first administration, and the haematological ones are falls
+    assert table["days_to_nadir_median"].gt(0).all()
+    assert table.loc[["hemoglobin", "wbc", "platelets"], "pct_change_median"].lt(0).all()

@@ -9,6 +9,7 @@ import pytest
 
 from prrt.analytics import (
     DEFAULT_STRATA,
+    TABLES,
     add_derived_groups,
     available_strata,
     build_analytics_tables,
@@ -33,6 +34,11 @@ def cohort() -> pd.DataFrame:
             "best_overall_response": ["PD", "SD", "PR", "PR", "CR", "PR", "PR", None],
             "os_months": [3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0],
             "os_event": [1, 1, 0, 1, 0, 0, 0, 0],
+            "age_at_first_cycle": [70, 65, 60, 55, 50, 45, 40, 35],
+            "ecog_pre": [2, 2, 1, 1, 0, 0, 1, 0],
+            "ecog_post": [2, 1, 1, 0, 0, 0, 1, 0],
+            "kps_pre": [60, 70, 80, 80, 90, 90, 80, 100],
+            "kps_post": [60, 80, 80, 90, 90, 100, 80, 100],
         }
     )
 
@@ -109,10 +115,36 @@ def test_unknown_stratum_column_is_an_error(cohort):
 
 
 def test_build_analytics_tables_from_marts(cohort, toxicity):
-    tables = build_analytics_tables(cohort, toxicity)
-    assert set(tables) == {"km_curve", "km_median", "logrank"}
+    tables = build_analytics_tables({"dim_patient": cohort, "fct_toxicity": toxicity})
+    # every catalogued table but lab_nadir (no fct_lab_result given), in catalogue order
+    assert list(tables) == [name for name in TABLES if name != "lab_nadir"]
     variables = set(tables["km_median"]["stratum_variable"])
     assert variables == {"all", "sex", "baseline_imaging", "krenning_score", "cycles_group",
                          "cumulative_activity_group", "best_response_group", "toxicity_grade_group"}
-    # without fct_toxicity the toxicity grouping is simply absent
-    assert "toxicity_grade_group" not in set(build_analytics_tables(cohort)["km_median"]["stratum_variable"])
+    assert set(tables["km_survival_at"]["stratum_variable"]) == variables
+    # one Cox model per stratifying variable, plus age and baseline ECOG
+    assert tables["cox_univariable"]["covariate"].unique().tolist() == [
+        "sex", "baseline_imaging", "krenning_score", "cycles_group", "cumulative_activity_group",
+        "best_response_group", "toxicity_grade_group", "age_at_first_cycle", "ecog_pre"]
+    assert tables["cox_multivariable"]["term"].tolist() == ["age_at_first_cycle", "sex=M", "ecog_pre"]
+    # toxicity percentages are of the whole (treated) cohort, not of patients in fct_toxicity
+    anemia = tables["toxicity_summary"].set_index("ctcae_term").loc["Anemia"]
+    assert (anemia["n_patients"], anemia["grade_1_n"], anemia["grade_1_pct"]) == (8, 2, 25.0)
+    # without fct_toxicity the toxicity grouping and summary are simply absent
+    without = build_analytics_tables({"dim_patient": cohort})
+    assert "toxicity_grade_group" not in set(without["km_median"]["stratum_variable"])
+    assert "toxicity_summary" not in without
+    with pytest.raises(KeyError, match="kps_post"):
+        build_analytics_tables({"dim_patient": cohort.drop(columns="kps_post")})
+
+
+def test_every_built_table_has_exactly_the_documented_columns(cohort, toxicity):
+    labs = pd.DataFrame(
+        {"patient_key": ["a", "a"], "analyte": ["wbc", "wbc"], "unit": ["10^9/L"] * 2, "value": [6.0, 4.0],
+         "baseline_value": [6.0, 6.0], "is_post_baseline": [False, True], "days_from_first_cycle": [-3, 30]}
+    )
+    tables = build_analytics_tables({"dim_patient": cohort, "fct_toxicity": toxicity, "fct_lab_result": labs})
+    assert list(tables) == list(TABLES)
+    for name, frame in tables.items():
+        assert list(frame.columns) == list(TABLES[name].columns), name
+        assert all(TABLES[name].columns.values()), name
