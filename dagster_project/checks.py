@@ -29,4 +29,18 @@ def overall_median_present(context: dg.AssetCheckExecutionContext, warehouse: Wa
     return dg.AssetCheckResult(passed=methods == 3, metadata={"ci_methods": methods})
 
 
-checks = [*(_non_empty_check(m) for m in MARTS), overall_median_present]
+def _analytics_non_empty_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=analytics_key(table), name="not_empty", blocking=True,
+                    description=f"analytics.{table} has rows: the paper's headline results are never published empty")
+    def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect(context.run.run_id, read_only=True) as con:
+            rows = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]
+        return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
+
+    return check
+
+
+NON_EMPTY_ANALYTICS = ("response_rates", "toxicity_summary")
+
+checks = [*(_non_empty_check(m) for m in MARTS), overall_median_present,
+          *(_analytics_non_empty_check(t) for t in NON_EMPTY_ANALYTICS)]

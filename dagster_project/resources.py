@@ -25,10 +25,16 @@ class WarehouseResource(dg.ConfigurableResource):
 
     raw_dir: str
     warehouse: str
+    full_refresh: bool = False  # rebuild from the whole export even when only files were added
 
     @property
     def warehouse_path(self) -> Path:
         return Path(self.warehouse).resolve()
+
+    def refresh_mode(self, run_id: str) -> str:
+        """'full' or 'incremental', as the ingestion step planned it for this run."""
+        with self.connect(run_id, read_only=True) as con:
+            return con.execute("SELECT mode FROM audit.refresh_plan").fetchone()[0]
 
     def build_path(self, run_id: str) -> Path:
         return publish.build_path(self.warehouse_path, run_id)
@@ -58,7 +64,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, object]:
     return {
-        "warehouse": WarehouseResource(raw_dir=str(config.raw_dir()), warehouse=str(config.warehouse_path())),
+        "warehouse": WarehouseResource(
+            raw_dir=str(config.raw_dir()), warehouse=str(config.warehouse_path()),
+            full_refresh=os.environ.get("PRRT_FULL_REFRESH", "") == "1",
+        ),
         # the dbt of this environment, whether or not .venv/bin is on PATH
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))),
     }

@@ -21,8 +21,10 @@ def prepare() -> None:
     )
 
 
-def refresh(raw: Path | None, warehouse: Path | None) -> int:
+def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int:
     """Run the nightly job in-process; 0 when the warehouse was published."""
+    if full:
+        os.environ["PRRT_FULL_REFRESH"] = "1"
     if raw is not None:
         os.environ["PRRT_RAW_DIR"] = str(raw.resolve())
     if warehouse is not None:
@@ -83,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     p_refresh = sub.add_parser("refresh", help="load the export, build and publish the warehouse")
     p_refresh.add_argument("--raw", type=Path, help="export folder (default: PRRT_RAW_DIR or raw/demo)")
     p_refresh.add_argument("--warehouse", type=Path, help="DuckDB file to publish (default: PRRT_WAREHOUSE)")
+    p_refresh.add_argument("--full", action="store_true",
+                           help="rebuild from the whole export even if only new files were added")
     sub.add_parser("synth", help="write a synthetic export in the contract format (see prrt synth --help)")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
         prepare()
         return 0
-    return refresh(args.raw, args.warehouse)
+    return refresh(args.raw, args.warehouse, full=args.full)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,43 @@ def test_names_never_stored_and_patient_key_is_hmac(loaded):
     assert "full_name" not in columns
     keys = dict(con.execute("SELECT patient_id, patient_key FROM ingest.patients").fetchall())
     assert keys == {pid: patient_key(pid, KEY) for pid in ("H-001", "H-002")}
+
+
+def test_later_files_append_and_are_checked_against_earlier_ones(tmp_path):
+    raw = write_messy_export(tmp_path / "export")
+    # a new day's files beside the base export
+    (raw / "labs_2019-03-01.csv").write_text(
+        "patient_id,sample_date,analyte,value,unit,lln,uln\n"
+        "H-001,2019-03-01,hemoglobin,11.9,g/dL,,\n"      # line 2 new result
+        "H-001,2019-01-05,wbc,5.4,10^9/L,4,11\n"         # line 3 same result as labs.csv line 4 (sent in /mm3)
+    )
+    (raw / "cycles_2019-04-20.csv").write_text(
+        "patient_id,cycle_number,administration_date,activity,activity_unit\n"
+        "H-001,2,2019-04-20,7.4,GBq\n"                 # line 2: cycle 2 already given in cycles.csv
+        "H-001,3,2019-04-20,7.4,GBq\n"                 # line 3 new cycle
+    )
+    (raw / "follow_up_2020-06-01.csv").write_text(
+        "patient_id,last_contact_date,vital_status,death_date\nH-001,2020-06-01,dead,2020-06-01\n"
+    )
+    con = duckdb.connect()
+    summaries = {s.source_file: s for s in load_export(con, raw, KEY, run_id="r1")}
+    assert (summaries["labs_2019-03-01.csv"].rows_accepted, summaries["labs_2019-03-01.csv"].rows_rejected) == (1, 1)
+    assert (summaries["cycles_2019-04-20.csv"].rows_accepted, summaries["cycles_2019-04-20.csv"].rows_rejected) == (1, 1)
+    assert summaries["follow_up_2020-06-01.csv"].rows_accepted == 1  # an update, not a conflict
+    reasons = dict(((f, line), r) for f, line, r in con.execute(
+        "SELECT source_file, source_row, reason FROM audit.rejected_rows WHERE source_file LIKE '%\\_2%' ESCAPE '\\'"
+    ).fetchall())
+    assert reasons == {
+        ("labs_2019-03-01.csv", 3): "exact duplicate of labs.csv line 4",
+        ("cycles_2019-04-20.csv", 2): "conflicting row for the same patient_id, cycle_number as cycles.csv line 3",
+    }
+    record_ids = [r[0] for r in con.execute("SELECT record_id FROM ingest.labs").fetchall()]
+    assert len(record_ids) == len(set(record_ids))
+    files = con.execute("SELECT source_file, entity FROM audit.ingested_files ORDER BY file_id").fetchall()
+    assert files[0] == ("patients.csv", "patients") and ("labs_2019-03-01.csv", "labs") in files
+    # loading only a later file appends to what is there
+    con2 = duckdb.connect()
+    load_export(con2, raw, KEY, only={"patients.csv", "labs.csv"})
+    before = con2.execute("SELECT count(*) FROM ingest.labs").fetchone()[0]
+    load_export(con2, raw, KEY, only={"labs_2019-03-01.csv"})
+    assert con2.execute("SELECT count(*) FROM ingest.labs").fetchone()[0] == before + 1

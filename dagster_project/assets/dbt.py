@@ -34,6 +34,10 @@ translator = PrrtDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
 def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """`dbt build`: seeds, models and their data/unit tests, in dependency order; a failing
-    test fails the step, so nothing downstream (publication included) runs."""
+    test fails the step, so nothing downstream (publication included) runs. In an
+    incremental refresh the marts rebuild only the patients in ``ingest.touched_patients``."""
+    args = ["build"]
+    if warehouse.refresh_mode(context.run_id) == "full":
+        args.append("--full-refresh")
     with warehouse.dbt_env(context.run_id):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(args, context=context).stream()

@@ -1,19 +1,22 @@
 """Raw export files -> schema ``ingest`` (accepted rows) and ``audit`` (the rest)."""
 
-
+import shutil
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from prrt import publish
 from prrt.ingest import EXPORT_FILES, ExportFileError, load_export
 from prrt.pseudonym import DEVELOPMENT_KEY, pseudonym_key
+from prrt.refresh_plan import plan_refresh
 
 from ..resources import WarehouseResource
 
 INGEST_GROUP = "ingest"
 LOAD_SUMMARY = dg.AssetKey(["audit", "load_summary"])
 REJECTED_ROWS = dg.AssetKey(["audit", "rejected_rows"])
+TOUCHED_PATIENTS = dg.AssetKey(["ingest", "touched_patients"])
 
 
 def ingest_key(file_name: str) -> dg.AssetKey:
@@ -25,10 +28,12 @@ def ingest_key(file_name: str) -> dg.AssetKey:
     group_name=INGEST_GROUP,
     specs=[
         *(
-            dg.AssetSpec(ingest_key(spec.name), description=f"Accepted, typed rows of {spec.filename}",
+            dg.AssetSpec(ingest_key(spec.name), description=f"Accepted, typed rows of {spec.name}*.csv",
                          kinds={"duckdb", "csv"})
             for spec in EXPORT_FILES
         ),
+        dg.AssetSpec(TOUCHED_PATIENTS, description="Patients with rows new in this refresh: the marts "
+                     "an incremental refresh rebuilds", kinds={"duckdb"}),
         dg.AssetSpec(REJECTED_ROWS, description="Every rejected raw row with file, line, field, value, reason",
                      kinds={"duckdb"}),
         dg.AssetSpec(LOAD_SUMMARY, description="Per file: rows read = accepted + rejected", kinds={"duckdb"}),
@@ -40,53 +45,77 @@ def ingest_key(file_name: str) -> dg.AssetKey:
     retry_policy=dg.RetryPolicy(max_retries=1, delay=2),
 )
 def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Read each export file with the contract's tolerance, validate, convert units
-    and pseudonymise, all in DuckDB SQL, into a fresh build file for this run."""
-    build = publish.start_build(warehouse.warehouse_path, context.run_id)
-    context.log.info(f"Building into {build} from {warehouse.raw_dir}")
+    """Plan the refresh (full, or incremental when the export only gained files), then read
+    each file to load with the contract's tolerance, validate, convert units and
+    pseudonymise, all in DuckDB SQL, into this run's build file."""
     key = pseudonym_key()
     if key == DEVELOPMENT_KEY.encode():
         context.log.warning("PRRT_PSEUDONYM_KEY is not set: patient_key uses the development key (demo data only)")
+    raw_dir = Path(warehouse.raw_dir)
+    plan = plan_refresh(raw_dir, warehouse.warehouse_path, key, force_full=warehouse.full_refresh)
+    context.log.info(f"{plan.mode} refresh: {plan.reason}")
+    build = publish.start_build(warehouse.warehouse_path, context.run_id)
+    if plan.mode == "incremental":
+        shutil.copyfile(warehouse.warehouse_path, build)
     try:
         with warehouse.connect(context.run_id) as con:
-            summaries = load_export(con, Path(warehouse.raw_dir), key)
+            summaries = load_export(
+                con, raw_dir, key, run_id=context.run_id,
+                only=set(plan.new_files) if plan.mode == "incremental" else None,
+            )
+            con.execute(
+                "CREATE OR REPLACE TABLE audit.refresh_plan AS SELECT ? AS run_id, ? AS mode, ? AS reason,"
+                " ? AS rules_fingerprint",
+                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint],
+            )
+            touched = _record_touched_patients(con, context.run_id)
             problems = _reconcile(con)
     except ExportFileError as error:
         # A malformed file will not improve on retry: fail the run with the message.
         raise dg.Failure(description=str(error), allow_retries=False) from error
 
-    by_file = {s.source_file: s for s in summaries}
     for spec in EXPORT_FILES:
-        s = by_file[spec.filename]
+        mine = [s for s in summaries if s.source_file.startswith(spec.name)]
         yield dg.MaterializeResult(
             asset_key=ingest_key(spec.name),
-            metadata={"rows_read": s.rows_read, "rows_accepted": s.rows_accepted, "rows_rejected": s.rows_rejected,
-                      "dagster/row_count": s.rows_accepted},
+            metadata={"files_loaded": len(mine), "rows_read": sum(s.rows_read for s in mine),
+                      "rows_accepted": sum(s.rows_accepted for s in mine),
+                      "rows_rejected": sum(s.rows_rejected for s in mine)},
         )
+    yield dg.MaterializeResult(asset_key=TOUCHED_PATIENTS, metadata={"dagster/row_count": touched, "mode": plan.mode})
     yield dg.MaterializeResult(asset_key=REJECTED_ROWS,
-                               metadata={"dagster/row_count": sum(s.rows_rejected for s in summaries)})
-    yield dg.MaterializeResult(asset_key=LOAD_SUMMARY, metadata={"files": len(summaries)})
+                               metadata={"rows_rejected_this_run": sum(s.rows_rejected for s in summaries)})
+    yield dg.MaterializeResult(asset_key=LOAD_SUMMARY, metadata={"files_loaded": len(summaries)})
     yield dg.AssetCheckResult(
         check_name="rows_reconcile", asset_key=LOAD_SUMMARY, passed=not problems,
         metadata={"mismatches": "; ".join(problems) or "none"},
     )
 
 
-def _reconcile(con) -> list[str]:
-    """Recount from the tables themselves, not from the loader's own counters."""
+def _record_touched_patients(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    this_run = "SELECT source_file FROM audit.ingested_files WHERE run_id = ?"
+    union = " UNION ".join(
+        f"SELECT patient_key FROM ingest.{spec.name} WHERE source_file IN ({this_run})" for spec in EXPORT_FILES
+    )
+    con.execute(f"CREATE OR REPLACE TABLE ingest.touched_patients AS {union}", [run_id] * len(EXPORT_FILES))
+    return con.execute("SELECT count(*) FROM ingest.touched_patients").fetchone()[0]
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Recount every loaded file from the tables themselves, not from the loader's counters."""
     problems = []
-    for spec in EXPORT_FILES:
-        read, accepted, rejected = con.execute(
-            "SELECT rows_read, rows_accepted, rows_rejected FROM audit.load_summary WHERE source_file = ?",
-            [spec.filename],
-        ).fetchone()
-        in_table = con.execute(f"SELECT count(*) FROM ingest.{spec.name}").fetchone()[0]
+    files = con.execute(
+        """SELECT s.source_file, f.entity, s.rows_read, s.rows_accepted, s.rows_rejected
+           FROM audit.load_summary s JOIN audit.ingested_files f USING (source_file)"""
+    ).fetchall()
+    for source_file, entity, read, accepted, rejected in files:
+        in_table = con.execute(f"SELECT count(*) FROM ingest.{entity} WHERE source_file = ?", [source_file]).fetchone()[0]
         rejected_lines = con.execute(
-            "SELECT count(DISTINCT source_row) FROM audit.rejected_rows WHERE source_file = ?", [spec.filename]
+            "SELECT count(DISTINCT source_row) FROM audit.rejected_rows WHERE source_file = ?", [source_file]
         ).fetchone()[0]
         if not (read == accepted + rejected and in_table == accepted and rejected_lines == rejected):
             problems.append(
-                f"{spec.filename}: read {read}, accepted {accepted} (table {in_table}), "
+                f"{source_file}: read {read}, accepted {accepted} (table {in_table}), "
                 f"rejected {rejected} (distinct lines {rejected_lines})"
             )
     return problems

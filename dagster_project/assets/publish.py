@@ -17,7 +17,7 @@ PUBLISHED = dg.AssetKey(["warehouse", "published"])
 MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_toxicity", "fct_tumour_assessment", "fct_survival")
 
 CHECK_RESULTS_DDL = """
-CREATE TABLE audit.check_results (
+CREATE OR REPLACE TABLE audit.check_results (
     run_id VARCHAR NOT NULL,
     asset VARCHAR NOT NULL,
     check_name VARCHAR NOT NULL,
@@ -27,7 +27,7 @@ CREATE TABLE audit.check_results (
 )"""
 
 RUN_LOG_DDL = """
-CREATE TABLE audit.run_log (
+CREATE TABLE IF NOT EXISTS audit.run_log (
     run_id VARCHAR NOT NULL,
     step VARCHAR NOT NULL,
     started_at TIMESTAMP WITH TIME ZONE,
@@ -40,9 +40,14 @@ CREATE TABLE IF NOT EXISTS audit.refresh_history (
     run_id VARCHAR NOT NULL,
     published_at TIMESTAMP WITH TIME ZONE NOT NULL,
     raw_dir VARCHAR NOT NULL,
+    mode VARCHAR,
+    reason VARCHAR,
+    rules_fingerprint VARCHAR,
     patients BIGINT,
+    files_loaded BIGINT,
     rows_read BIGINT,
-    rows_rejected BIGINT
+    rows_rejected BIGINT,
+    touched_patients BIGINT
 )"""
 
 
@@ -62,13 +67,21 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     target = warehouse.warehouse_path
     with duckdb.connect(str(build)) as con:
         con.execute(REFRESH_HISTORY_DDL)
-        _carry_history(con, target, context.log)
+        con.execute(RUN_LOG_DDL)
+        mode = con.execute("SELECT mode FROM audit.refresh_plan").fetchone()[0]
+        if mode == "full":  # an incremental build started from a copy that has the history
+            _carry_history(con, target, context.log)
         _record_run(con, context)
         con.execute(
-            """INSERT INTO audit.refresh_history
-               SELECT ?, ?, ?, (SELECT count(*) FROM marts.dim_patient),
-                      sum(rows_read), sum(rows_rejected) FROM audit.load_summary""",
-            [context.run_id, datetime.now(timezone.utc), warehouse.raw_dir],
+            """INSERT INTO audit.refresh_history BY NAME
+               SELECT ? AS run_id, ? AS published_at, ? AS raw_dir, p.mode, p.reason, p.rules_fingerprint,
+                      (SELECT count(*) FROM marts.dim_patient) AS patients,
+                      (SELECT count(*) FROM audit.ingested_files WHERE run_id = ?) AS files_loaded,
+                      (SELECT sum(rows_read) FROM audit.load_summary) AS rows_read,
+                      (SELECT sum(rows_rejected) FROM audit.load_summary) AS rows_rejected,
+                      (SELECT count(*) FROM ingest.touched_patients) AS touched_patients
+               FROM audit.refresh_plan p""",
+            [context.run_id, datetime.now(timezone.utc), warehouse.raw_dir, context.run_id],
         )
         patients = con.execute("SELECT count(*) FROM marts.dim_patient").fetchone()[0]
     publish.publish(build, target)
@@ -101,7 +114,6 @@ def _record_run(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContex
         at = datetime.fromtimestamp(record.timestamp, timezone.utc)
         slot = steps.setdefault(event.step_key, [None, None])
         slot[0 if event.event_type == dg.DagsterEventType.STEP_START else 1] = at
-    con.execute(RUN_LOG_DDL)
     con.executemany(
         "INSERT INTO audit.run_log VALUES (?, ?, ?, ?, ?)",
         [(run_id, step, start, end, (end - start).total_seconds() if start and end else None)
@@ -118,11 +130,11 @@ def _carry_history(con: duckdb.DuckDBPyConnection, previous: Path, log) -> None:
         log.warning(f"Refresh history not carried over from {previous}: {error}")
         return
     try:
-        has = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'previous'"
-            " AND schema_name = 'audit' AND table_name = 'refresh_history'"
-        ).fetchone()[0]
-        if has:
-            con.execute("INSERT INTO audit.refresh_history BY NAME SELECT * FROM previous.audit.refresh_history")
+        has = {row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous' AND schema_name = 'audit'"
+        ).fetchall()}
+        for table in ("refresh_history", "run_log"):
+            if table in has:
+                con.execute(f"INSERT INTO audit.{table} BY NAME SELECT * FROM previous.audit.{table}")
     finally:
         con.execute("DETACH previous")

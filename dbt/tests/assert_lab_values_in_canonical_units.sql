@@ -1,7 +1,7 @@
 -- CTCAE absolute thresholds (seed ctcae_v4_03_lab_criteria) assume the canonical unit of each
 -- analyte (seed lab_analytes): ingestion must have converted every value.
 select
-    labs.source_row,
+    labs.record_id,
     labs.analyte,
     labs.unit,
     analytes.canonical_unit

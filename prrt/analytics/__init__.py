@@ -7,10 +7,13 @@ No Dagster or Streamlit here. Modules by concern:
 * ``response``    ORR / DCR with Clopper-Pearson intervals
 * ``performance`` ECOG / KPS before vs after, Wilcoxon signed-rank
 * ``toxicity``    patients by worst CTCAE grade per term (Table 2)
+* ``labs``        time to nadir per laboratory analyte
 * ``groups``      derived strata (cycles, activity median split, response, toxicity grade)
-* ``tables``      the contract's analytics tables: km_curve, km_median, logrank
+* ``tables``      the tables of schema ``analytics``, built from the marts by ``build_analytics_tables``
+* ``catalog``     what each analytics table and column means, and the mart columns read
 """
 
+from .catalog import MART_COLUMNS, TABLES, TableDoc
 from .cox import CoxResult, cox_multivariable, cox_univariable, fit_cox
 from .groups import (
     best_response_group,
@@ -19,8 +22,9 @@ from .groups import (
     median_split,
     toxicity_grade_group,
 )
+from .labs import NADIR_DIRECTION, lab_nadir_table, nadir_per_patient
 from .performance import PairedComparison, paired_wilcoxon, performance_status_change
-from .response import Proportion, ResponseRates, clopper_pearson, response_rates
+from .response import Proportion, ResponseRates, clopper_pearson, response_rates, response_rates_table
 from .survival import CONF_TYPES, KaplanMeier, LogRankResult, MedianSurvival, kaplan_meier, logrank
 from .tables import (
     DEFAULT_STRATA,
@@ -28,22 +32,29 @@ from .tables import (
     available_strata,
     build_analytics_tables,
     build_survival_tables,
+    cox_multivariable_table,
+    cox_univariable_table,
     km_curve_table,
     km_median_table,
+    km_survival_at_table,
     logrank_table,
 )
 from .toxicity import toxicity_table, worst_grade_any_term
 
 __all__ = [
     "CONF_TYPES",
-    "DEFAULT_STRATA",
     "CoxResult",
+    "DEFAULT_STRATA",
     "KaplanMeier",
     "LogRankResult",
+    "MART_COLUMNS",
     "MedianSurvival",
+    "NADIR_DIRECTION",
     "PairedComparison",
     "Proportion",
     "ResponseRates",
+    "TABLES",
+    "TableDoc",
     "add_derived_groups",
     "available_strata",
     "best_response_group",
@@ -51,19 +62,25 @@ __all__ = [
     "build_survival_tables",
     "clopper_pearson",
     "cox_multivariable",
+    "cox_multivariable_table",
     "cox_univariable",
+    "cox_univariable_table",
     "cumulative_activity_group",
     "cycles_group",
     "fit_cox",
     "kaplan_meier",
     "km_curve_table",
     "km_median_table",
+    "km_survival_at_table",
+    "lab_nadir_table",
     "logrank",
     "logrank_table",
     "median_split",
+    "nadir_per_patient",
     "paired_wilcoxon",
     "performance_status_change",
     "response_rates",
+    "response_rates_table",
     "toxicity_grade_group",
     "toxicity_table",
     "worst_grade_any_term",

@@ -31,7 +31,8 @@ class CoxResult:
     """A fitted Cox model.
 
     ``terms``: one row per model term — term, coef, se, hr, hr_lower, hr_upper (Wald CI),
-    z, p_value (Wald). ``ph_test``: per-term Schoenfeld-residual test of proportional
+    z, p_value (Wald). ``reference_levels``: the reference level of each dummy-coded
+    covariate. ``ph_test``: per-term Schoenfeld-residual test of proportional
     hazards (term, test_statistic, p_value, time_transform) or None.
     """
 
@@ -44,6 +45,7 @@ class CoxResult:
     ph_test: pd.DataFrame | None = None
     log_likelihood: float = float("nan")
     messages: tuple[str, ...] = ()
+    reference_levels: dict[str, str] = field(default_factory=dict)  # categorical covariate -> its reference
     fitter: CoxPHFitter | None = field(default=None, repr=False)
 
     def hazard_ratio(self, term: str) -> float:
@@ -52,8 +54,10 @@ class CoxResult:
 
 def _design_matrix(
     frame: pd.DataFrame, covariates: Sequence[str], reference_levels: Mapping[str, object]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The numeric design matrix and the reference level used for each categorical covariate."""
     columns = {}
+    references: dict[str, str] = {}
     for name in covariates:
         values = frame[name]
         if pd.api.types.is_bool_dtype(values):
@@ -67,10 +71,12 @@ def _design_matrix(
                 levels = sorted(values.astype(str).unique())
                 values = values.astype(str)
             reference = reference_levels.get(name, levels[0] if levels else None)
+            if reference is not None:
+                references[name] = str(reference)
             for level in levels:
                 if str(level) != str(reference):
                     columns[f"{name}={level}"] = (values.astype(str) == str(level)).astype(float)
-    return pd.DataFrame(columns, index=frame.index)
+    return pd.DataFrame(columns, index=frame.index), references
 
 
 def fit_cox(
@@ -101,7 +107,7 @@ def fit_cox(
     needed = [duration_col, event_col, *covariates]
     complete = df[needed].dropna()
     n_dropped = len(df) - len(complete)
-    design = _design_matrix(complete, covariates, reference_levels)
+    design, references = _design_matrix(complete, covariates, reference_levels)
     model_frame = pd.concat(
         [complete[duration_col].astype(float).rename("_T"), complete[event_col].astype(float).rename("_E"), design],
         axis=1,
@@ -114,7 +120,7 @@ def fit_cox(
         for column in TERM_COLUMNS[1:]:
             terms[column] = np.nan
         return CoxResult(covariates, terms, len(complete), n_dropped, events, False, None, float("nan"),
-                         (*messages, reason))
+                         (*messages, reason), references)
 
     if events == 0:
         return failed("no events among complete cases")
@@ -175,6 +181,7 @@ def fit_cox(
         ph_test=ph,
         log_likelihood=float(fitter.log_likelihood_),
         messages=tuple(messages),
+        reference_levels=references,
         fitter=fitter,
     )
 

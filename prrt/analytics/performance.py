@@ -34,6 +34,9 @@ DEFAULT_PAIRS: dict[str, tuple[str, str]] = {
     "kps": ("kps_pre", "kps_post"),
 }
 
+# which direction is an improvement: ECOG 0 is fully active, KPS 100 is normal
+HIGHER_IS_BETTER: dict[str, bool] = {"ecog": False, "kps": True}
+
 
 @dataclass(frozen=True)
 class PairedComparison:
@@ -118,12 +121,44 @@ def paired_wilcoxon(before: Iterable[float], after: Iterable[float], *, exact_ma
     )
 
 
+PERFORMANCE_COLUMNS = ["measure", "before_column", "after_column", "better", "n_pairs", "median_before",
+                       "median_after", "n_improved", "n_worsened", "n_unchanged", "statistic", "p_value",
+                       "method", "p_value_asymptotic", "zero_method"]
+
+
 def performance_status_change(
-    dim_patient: pd.DataFrame, pairs: Mapping[str, tuple[str, str]] = DEFAULT_PAIRS
+    dim_patient: pd.DataFrame,
+    pairs: Mapping[str, tuple[str, str]] = DEFAULT_PAIRS,
+    higher_is_better: Mapping[str, bool] = HIGHER_IS_BETTER,
 ) -> pd.DataFrame:
-    """One row per measure (default ECOG and KPS) from a dim_patient-like frame."""
+    """One row per measure (default ECOG and KPS) from a dim_patient-like frame.
+
+    Columns: measure, before_column, after_column, better ('lower' / 'higher'), n_pairs
+    (patients with both values), median_before, median_after, n_improved, n_worsened,
+    n_unchanged (per ``higher_is_better``), statistic, p_value, method, p_value_asymptotic,
+    zero_method (see ``paired_wilcoxon`` and the module notes).
+    """
     rows = []
     for measure, (before_col, after_col) in pairs.items():
         result = paired_wilcoxon(dim_patient[before_col], dim_patient[after_col])
-        rows.append({"measure": measure, **result.__dict__})
-    return pd.DataFrame(rows)
+        higher = higher_is_better[measure]
+        rows.append(
+            {
+                "measure": measure,
+                "before_column": before_col,
+                "after_column": after_col,
+                "better": "higher" if higher else "lower",
+                "n_pairs": result.n_pairs,
+                "median_before": result.median_before,
+                "median_after": result.median_after,
+                "n_improved": result.n_increased if higher else result.n_decreased,
+                "n_worsened": result.n_decreased if higher else result.n_increased,
+                "n_unchanged": result.n_unchanged,
+                "statistic": result.statistic,
+                "p_value": result.p_value,
+                "method": result.method,
+                "p_value_asymptotic": result.p_value_asymptotic,
+                "zero_method": result.zero_method,
+            }
+        )
+    return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)

@@ -78,3 +78,43 @@ def response_rates(responses: Iterable[object], *, evaluable_only: bool = False,
     orr = clopper_pearson(sum(counts[c] for c in OBJECTIVE_RESPONSE), n, confidence, "ORR")
     dcr = clopper_pearson(sum(counts[c] for c in DISEASE_CONTROL), n, confidence, "DCR")
     return ResponseRates(orr=orr, dcr=dcr, counts=counts, n=n, n_evaluable=n_evaluable)
+
+
+# definition -> dim_patient column of best overall responses
+RESPONSE_DEFINITIONS: dict[str, str] = {
+    "unconfirmed": "best_overall_response",
+    "confirmed": "confirmed_best_overall_response",
+}
+
+RESPONSE_RATE_COLUMNS = ["definition", "source_column", "measure", "k", "n", "proportion", "ci_lower", "ci_upper",
+                         "confidence", "ci_method", "n_cr", "n_pr", "n_sd", "n_pd", "n_ne", "n_evaluable"]
+
+
+def response_rates_table(
+    patients: pd.DataFrame,
+    definitions: dict[str, str] = RESPONSE_DEFINITIONS,
+    *,
+    evaluable_only: bool = False,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """ORR and DCR for each definition of best overall response (default: unconfirmed, as
+    in the paper, and RECIST 1.1-confirmed), two rows per definition whose column exists.
+
+    Columns: definition, source_column, measure ('ORR' / 'DCR'), k, n, proportion,
+    ci_lower, ci_upper (Clopper-Pearson), confidence, ci_method, the category counts
+    n_cr, n_pr, n_sd, n_pd, n_ne (NE or missing) and n_evaluable (CR + PR + SD + PD).
+    """
+    rows = []
+    for definition, column in definitions.items():
+        if column not in patients:
+            continue
+        rates = response_rates(patients[column], evaluable_only=evaluable_only, confidence=confidence)
+        counts = {
+            "n_cr": rates.counts["CR"], "n_pr": rates.counts["PR"], "n_sd": rates.counts["SD"],
+            "n_pd": rates.counts["PD"], "n_ne": rates.counts["NE/missing"], "n_evaluable": rates.n_evaluable,
+        }
+        for p in (rates.orr, rates.dcr):
+            rows.append({"definition": definition, "source_column": column, "measure": p.label, "k": p.k, "n": p.n,
+                         "proportion": p.proportion, "ci_lower": p.ci_lower, "ci_upper": p.ci_upper,
+                         "confidence": p.confidence, "ci_method": p.method, **counts})
+    return pd.DataFrame(rows, columns=RESPONSE_RATE_COLUMNS)

@@ -123,30 +123,39 @@ class KaplanMeier:
 
     # ------------------------------------------------------------------ survival at t
     def survival_at(self, times: Sequence[float], conf_type: str = "log-log") -> pd.DataFrame:
-        """S(t) with CI and number at risk, as R's ``summary(fit, times = ...)``.
+        """S(t) with CI and counts, as R's ``summary(fit, times = ...)``.
 
         survival and band are those of the last observed time <= t; at_risk is the number
-        still under observation at t (time >= t). Times after the last observed time
-        give NaN survival and 0 at risk (R drops them unless ``extend = TRUE``).
+        still under observation at t (time >= t); events and censored are cumulative
+        counts over times <= t (R's n.event / n.censor summed from time 0, so a patient
+        censored exactly at t is both censored and at risk, as in R). Times after the
+        last observed time give NaN survival and band (R drops them unless
+        ``extend = TRUE``), 0 at risk and the cohort's total events and censorings.
         """
         band = self.band(conf_type)
         time = self.table["time"].to_numpy(float)
+        cumulative_events = np.cumsum(self.table["events"].to_numpy("int64"))
+        cumulative_censored = np.cumsum(self.table["censored"].to_numpy("int64"))
         durations = self._durations
         last = time.max()
         rows = []
         for t in times:
             t = float(t)
             at_risk = int((durations >= t).sum())
-            if t > last:
-                rows.append((t, np.nan, np.nan, np.nan, at_risk))
-                continue
             i = int(np.searchsorted(time, t, side="right")) - 1
+            if i < 0:  # before time 0: nobody has left yet
+                rows.append((t, 1.0, 1.0, 1.0, at_risk, 0, 0))
+                continue
+            events, censored = int(cumulative_events[i]), int(cumulative_censored[i])
+            if t > last:
+                rows.append((t, np.nan, np.nan, np.nan, at_risk, events, censored))
+                continue
             surv = float(self.table["survival"].iloc[i])
             lo, hi = float(band["lower"].iloc[i]), float(band["upper"].iloc[i])
             if surv == 1.0 and not np.isfinite(lo):
                 lo = hi = 1.0
-            rows.append((t, surv, lo, hi, at_risk))
-        return pd.DataFrame(rows, columns=["time", "survival", "ci_lower", "ci_upper", "at_risk"])
+            rows.append((t, surv, lo, hi, at_risk, events, censored))
+        return pd.DataFrame(rows, columns=["time", "survival", "ci_lower", "ci_upper", "at_risk", "events", "censored"])
 
     # ------------------------------------------------------------------ tidy curve
     def curve(self, conf_type: str = "log-log") -> pd.DataFrame:

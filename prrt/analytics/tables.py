@@ -1,20 +1,31 @@
-"""The contract's analytics tables (schema ``analytics``) built from mart DataFrames.
+"""The analytics tables (schema ``analytics``) built from mart DataFrames.
 
-Input: a patient-grain frame with ``os_months`` (float) and ``os_event`` (0/1) — a
-``dim_patient``, or ``fct_survival`` joined to it — plus the categorical columns to
+Survival input: a patient-grain frame with ``os_months`` (float) and ``os_event`` (0/1) —
+a ``dim_patient``, or ``fct_survival`` joined to it — plus the categorical columns to
 stratify by. ``stratum_variable = 'all'`` (stratum 'all') is always the whole cohort;
 each further stratifying variable contributes one curve / median set per level that has
 data. Rows with missing time, event or stratum are left out of that stratification.
 
-Tables (contract section 5):
+Tables (column meanings: ``catalog.TABLES``):
 
-* km_curve:  stratum_variable, stratum, time_months, survival, ci_lower, ci_upper,
-             at_risk, events, censored   (log-log pointwise band, time 0 included)
-* km_median: stratum_variable, stratum, n, events, median_months, ci_lower, ci_upper,
-             ci_method   (one row per R conf.type: 'log-log', 'log', 'plain';
-             NaN where not reached)
-* logrank:   stratum_variable, test_statistic, degrees_of_freedom, p_value
-             (only for variables with >= 2 strata with data)
+* km_curve:          stratum_variable, stratum, time_months, survival, ci_lower, ci_upper,
+                     at_risk, events, censored   (log-log pointwise band, time 0 included)
+* km_median:         stratum_variable, stratum, n, events, median_months, ci_lower, ci_upper,
+                     ci_method   (one row per R conf.type: 'log-log', 'log', 'plain';
+                     NaN where not reached)
+* logrank:           stratum_variable, test_statistic, degrees_of_freedom, p_value
+                     (only for variables with >= 2 strata with data)
+* km_survival_at:    S(12/24/36 months) with log-log CI, at risk, cumulative events and
+                     censorings, overall and per stratum
+* cox_univariable:   one Cox model per stratifying variable, age and baseline ECOG
+* cox_multivariable: the prespecified model age + sex + baseline ECOG, with PH tests
+* response_rates:    ORR / DCR with Clopper-Pearson CIs, unconfirmed and confirmed
+* performance_status_change: ECOG / KPS before vs after, Wilcoxon signed-rank
+* toxicity_summary:  patients by worst CTCAE grade per term (Table 2)
+* lab_nadir:         time to nadir per analyte (median, IQR)
+
+``build_analytics_tables(marts)`` builds them all from ``{'dim_patient': ...,
+'fct_toxicity': ..., 'fct_lab_result': ...}`` (the columns of ``catalog.MART_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -24,8 +35,15 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .catalog import TABLES
+from .cox import TERM_COLUMNS, CoxResult, cox_multivariable, fit_cox
 from .groups import best_response_group, cumulative_activity_group, cycles_group, toxicity_grade_group
+from .labs import lab_nadir_table
+from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
+from .performance import performance_status_change
+from .response import response_rates_table
 from .survival import CONF_TYPES, kaplan_meier, logrank
+from .toxicity import toxicity_table
 
 TIME_COL = "os_months"
 EVENT_COL = "os_event"
@@ -36,6 +54,18 @@ KM_CURVE_COLUMNS = ["stratum_variable", "stratum", "time_months", "survival", "c
 KM_MEDIAN_COLUMNS = ["stratum_variable", "stratum", "n", "events", "median_months", "ci_lower", "ci_upper",
                      "ci_method"]
 LOGRANK_COLUMNS = ["stratum_variable", "test_statistic", "degrees_of_freedom", "p_value"]
+KM_SURVIVAL_AT_COLUMNS = ["stratum_variable", "stratum", "time_months", "n", "survival", "ci_lower", "ci_upper",
+                          "ci_method", "at_risk", "events", "censored"]
+COX_UNIVARIABLE_COLUMNS = ["covariate", "term", "reference", "n", "events", "coef", "se", "hr", "hr_lower",
+                           "hr_upper", "p_value", "converged", "note"]
+COX_MULTIVARIABLE_COLUMNS = ["model", "term", "reference", "n", "events", "coef", "se", "hr", "hr_lower",
+                             "hr_upper", "p_value", "ph_test_statistic", "ph_p_value", "converged", "note"]
+
+SURVIVAL_AT_MONTHS: tuple[float, ...] = (12.0, 24.0, 36.0)
+# numeric covariates of the univariable Cox models, besides the stratifying variables
+COX_NUMERIC_COVARIATES: tuple[str, ...] = ("age_at_first_cycle", "ecog_pre")
+# the prespecified multivariable model (few deaths: kept small, chosen before looking at the data)
+COX_MULTIVARIABLE_MODEL: tuple[str, ...] = ("age_at_first_cycle", "sex", "ecog_pre")
 
 # stratum_variable -> column of the frame prepared by ``add_derived_groups``
 DEFAULT_STRATA: dict[str, str] = {
@@ -224,19 +254,169 @@ def available_strata(df: pd.DataFrame, strata: Mapping[str, str] = DEFAULT_STRAT
     return {variable: column for variable, column in strata.items() if column in df}
 
 
+def km_survival_at_table(
+    df: pd.DataFrame,
+    strata: Strata | None = None,
+    times: Sequence[float] = SURVIVAL_AT_MONTHS,
+    *,
+    time_col: str = TIME_COL,
+    event_col: str = EVENT_COL,
+    conf_type: str = "log-log",
+) -> pd.DataFrame:
+    """S(t) at each of ``times`` with CI, at risk and cumulative counts, overall and per
+    stratum (``KaplanMeier.survival_at``: NaN survival after the last observed time)."""
+    frames = []
+    for variable, groups in _groups(df, strata, time_col, event_col):
+        for stratum, rows in groups:
+            if rows.empty:
+                continue
+            km = kaplan_meier(rows[time_col], rows[event_col])
+            at = km.survival_at(times, conf_type).rename(columns={"time": "time_months"})
+            at.insert(0, "n", km.n)
+            at.insert(0, "stratum", stratum)
+            at.insert(0, "stratum_variable", variable)
+            at["ci_method"] = conf_type
+            frames.append(at)
+    if not frames:
+        return pd.DataFrame(columns=KM_SURVIVAL_AT_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)[KM_SURVIVAL_AT_COLUMNS]
+    return table.astype({"n": "int64", "at_risk": "int64", "events": "int64", "censored": "int64"})
+
+
+def _as_categories(values: pd.Series) -> pd.Series:
+    """Stratum labels as text (missing stays missing), so Cox models dummy-code them."""
+    return values.map(lambda v: None if pd.isna(v) else _label(v)).astype("object")
+
+
+def _cox_rows(result: CoxResult) -> pd.DataFrame:
+    """The terms of a fit, with the estimates blanked when it did not converge: the
+    coefficients of a monotone likelihood run off to +/- infinity and mean nothing."""
+    terms = result.terms.copy()
+    if not result.converged:
+        terms[TERM_COLUMNS[1:]] = np.nan
+    covariate_of = {}
+    for covariate in result.covariates:
+        for term in terms["term"]:
+            if term == covariate or term.startswith(f"{covariate}="):
+                covariate_of[term] = covariate
+    terms["reference"] = [result.reference_levels.get(covariate_of.get(t, t)) for t in terms["term"]]
+    terms["n"] = result.n_used
+    terms["events"] = result.events
+    terms["converged"] = result.converged
+    notes = list(dict.fromkeys(m for m in result.messages if m))
+    terms["note"] = "; ".join(notes) if notes else None
+    return terms
+
+
+def cox_univariable_table(
+    df: pd.DataFrame,
+    categorical: Strata | None = None,
+    numeric: Sequence[str] = COX_NUMERIC_COVARIATES,
+    *,
+    time_col: str = TIME_COL,
+    event_col: str = EVENT_COL,
+) -> pd.DataFrame:
+    """One Cox model per covariate, each on its own complete cases.
+
+    ``categorical``: {covariate name: column}, entered as categories (the stratifying
+    variables); ``numeric``: columns entered per unit. Never raises for a model that
+    cannot be fitted: its rows carry converged = False, NaN estimates and a note.
+    """
+    frame = _complete(df, time_col, event_col)
+    covariates: list[str] = []
+    data = frame[[time_col, event_col]].copy()
+    for name, column in _normalise_strata(categorical).items():
+        data[name] = _as_categories(frame[column])
+        covariates.append(name)
+    for column in numeric:
+        if column in frame:
+            data[column] = pd.to_numeric(frame[column], errors="coerce")
+            covariates.append(column)
+    frames = []
+    for covariate in covariates:
+        terms = _cox_rows(fit_cox(data, time_col, event_col, [covariate]))
+        terms.insert(0, "covariate", covariate)
+        frames.append(terms)
+    if not frames:
+        return pd.DataFrame(columns=COX_UNIVARIABLE_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)[COX_UNIVARIABLE_COLUMNS]
+    return table.astype({"n": "int64", "events": "int64", "converged": bool})
+
+
+def cox_multivariable_table(
+    df: pd.DataFrame,
+    covariates: Sequence[str] = COX_MULTIVARIABLE_MODEL,
+    *,
+    categorical: Sequence[str] = ("sex",),
+    time_col: str = TIME_COL,
+    event_col: str = EVENT_COL,
+) -> pd.DataFrame:
+    """One multivariable Cox model on complete cases, one row per term, with the
+    proportional-hazards test per term. ``categorical`` covariates are dummy-coded (first
+    level in sorted order as reference); the others enter per unit."""
+    frame = _complete(df, time_col, event_col)
+    data = frame[[time_col, event_col]].copy()
+    for column in covariates:
+        data[column] = _as_categories(frame[column]) if column in categorical else pd.to_numeric(
+            frame[column], errors="coerce")
+    result = cox_multivariable(data, time_col, event_col, list(covariates))
+    terms = _cox_rows(result)
+    terms.insert(0, "model", " + ".join(covariates))
+    if result.converged and result.ph_test is not None:
+        ph = result.ph_test.set_index("term")
+        terms["ph_test_statistic"] = terms["term"].map(ph["test_statistic"]).astype(float)
+        terms["ph_p_value"] = terms["term"].map(ph["p_value"]).astype(float)
+    else:
+        terms["ph_test_statistic"] = np.nan
+        terms["ph_p_value"] = np.nan
+    table = terms[COX_MULTIVARIABLE_COLUMNS]
+    return table.astype({"n": "int64", "events": "int64", "converged": bool})
+
+
+def _treated(patients: pd.DataFrame) -> pd.DataFrame:
+    """The treated cohort (``is_treated``; everyone when the column is absent)."""
+    if "is_treated" not in patients:
+        return patients
+    return patients[patients["is_treated"].fillna(False).astype(bool)]
+
+
 def build_analytics_tables(
-    dim_patient: pd.DataFrame,
-    fct_toxicity: pd.DataFrame | None = None,
+    marts: Mapping[str, pd.DataFrame],
     *,
     strata: Mapping[str, str] = DEFAULT_STRATA,
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
 ) -> dict[str, pd.DataFrame]:
-    """The contract tables from the marts in one call.
+    """Every table of ``catalog.TABLES`` from the marts.
 
-    Adds the derived groupings to ``dim_patient`` (``add_derived_groups``; the toxicity
-    grouping only when ``fct_toxicity`` is given), keeps the ``strata`` whose columns
-    exist, and returns {'km_curve', 'km_median', 'logrank'}.
+    ``marts``: {'dim_patient': ..., 'fct_toxicity': ..., 'fct_lab_result': ...} with at
+    least the columns of ``catalog.MART_COLUMNS``. ``dim_patient`` is required; without
+    ``fct_toxicity`` the toxicity grouping and ``toxicity_summary`` are left out, without
+    ``fct_lab_result`` ``lab_nadir`` is. The derived groupings are added to
+    ``dim_patient`` (``add_derived_groups``) and the ``strata`` whose columns exist are
+    used for the survival tables and the univariable Cox models. Response, performance
+    status and toxicity are of the treated cohort (``is_treated``).
     """
-    prepared = add_derived_groups(dim_patient, fct_toxicity)
-    return build_survival_tables(prepared, available_strata(prepared, strata), time_col=time_col, event_col=event_col)
+    patients = marts["dim_patient"]
+    needed = {time_col, event_col, *COX_MULTIVARIABLE_MODEL, "best_overall_response",
+              *(column for pair in PERFORMANCE_PAIRS.values() for column in pair)}
+    missing = sorted(needed - set(patients.columns))
+    if missing:
+        raise KeyError(f"dim_patient lacks column(s) the analytics need: {', '.join(missing)}")
+    toxicity = marts.get("fct_toxicity")
+    labs = marts.get("fct_lab_result")
+    prepared = add_derived_groups(patients, toxicity)
+    used = available_strata(prepared, strata)
+    treated = _treated(prepared)
+
+    tables = build_survival_tables(prepared, used, time_col=time_col, event_col=event_col)
+    tables["km_survival_at"] = km_survival_at_table(prepared, used, time_col=time_col, event_col=event_col)
+    tables["cox_univariable"] = cox_univariable_table(prepared, used, time_col=time_col, event_col=event_col)
+    tables["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
+    tables["response_rates"] = response_rates_table(treated)
+    tables["performance_status_change"] = performance_status_change(treated)
+    if toxicity is not None:
+        tables["toxicity_summary"] = toxicity_table(toxicity, n_patients=len(treated), decimals=None)
+    if labs is not None:
+        tables["lab_nadir"] = lab_nadir_table(labs)
+    return {name: tables[name] for name in TABLES if name in tables}

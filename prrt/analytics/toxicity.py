@@ -40,10 +40,12 @@ def toxicity_table(
 ) -> pd.DataFrame:
     """Patients by worst post-baseline grade, per CTCAE term.
 
-    Columns: ctcae_term, n_patients (cohort N), grade_<g>_n and grade_<g>_pct for each
-    grade, any_grade_n/pct (grade >= 1) and grade_3plus_n/pct. Each patient counts once
-    per term, at their worst grade. Rows are every term in the frame, ordered by
-    any-grade count (descending) then term.
+    Columns: ctcae_term, n_patients (cohort N), n_assessed (patients with a gradable
+    post-baseline value of the term: a non-null worst_grade), grade_<g>_n and
+    grade_<g>_pct for each grade, any_grade_n/pct (grade >= 1) and grade_3plus_n/pct.
+    Each patient counts once per term, at their worst grade. Rows are every term in the
+    frame (a term never measured has n_assessed = 0), ordered by any-grade count
+    (descending) then term.
     """
     worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
     if n_patients is None:
@@ -54,7 +56,7 @@ def toxicity_table(
     rows = []
     for term in terms:
         g = worst.loc[worst["ctcae_term"] == term, "worst_grade"]
-        row: dict[str, object] = {"ctcae_term": term, "n_patients": n_patients}
+        row: dict[str, object] = {"ctcae_term": term, "n_patients": n_patients, "n_assessed": int(g.notna().sum())}
         counts = {grade: int((g == grade).sum()) for grade in grades}
         counts_any = int((g >= 1).sum())
         counts_3plus = int((g >= 3).sum())
@@ -66,7 +68,7 @@ def toxicity_table(
         row["grade_3plus_n"] = counts_3plus
         row["grade_3plus_pct"] = 100.0 * counts_3plus / n_patients
         rows.append(row)
-    columns = ["ctcae_term", "n_patients"]
+    columns = ["ctcae_term", "n_patients", "n_assessed"]
     for grade in grades:
         columns += [f"grade_{grade}_n", f"grade_{grade}_pct"]
     columns += ["any_grade_n", "any_grade_pct", "grade_3plus_n", "grade_3plus_pct"]

@@ -20,6 +20,9 @@ from .columns import column_sql, problem, quote
 from .reader import ExportFileError, load_text_table, read_header
 from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
 
+# record_id = file_id * RECORDS_PER_FILE + line: unique across all files of an entity.
+RECORDS_PER_FILE = 10_000_000_000
+
 AUDIT_DDL = """
 CREATE SCHEMA IF NOT EXISTS ingest;
 CREATE SCHEMA IF NOT EXISTS audit;
@@ -30,6 +33,15 @@ CREATE TABLE IF NOT EXISTS audit.rejected_rows (
     field VARCHAR,
     value VARCHAR,
     reason VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit.ingested_files (
+    file_id BIGINT NOT NULL,
+    source_file VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    modified_ns BIGINT NOT NULL,
+    run_id VARCHAR,
+    ingested_at TIMESTAMP WITH TIME ZONE NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit.load_summary (
     source_file VARCHAR NOT NULL,
@@ -150,20 +162,34 @@ def _output_columns(spec: ExportFile) -> list[str]:
     return [c.name for c in spec.columns if c.name not in skip]
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, raw_dir: Path, key: bytes) -> FileSummary:
-    path = raw_dir / spec.filename
-    if not path.is_file():
-        raise ExportFileError(f"{spec.filename}: file missing from export folder {raw_dir}")
+def export_files(raw_dir: Path, spec: ExportFile) -> list[Path]:
+    """The entity's files: ``labs.csv`` and any ``labs*.csv`` beside it (e.g. a daily
+    ``labs_2026-11-27.csv``), in name order, so the base file loads first."""
+    return sorted(p for p in Path(raw_dir).glob(f"{spec.name}*.csv") if p.is_file())
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, table]
+    ).fetchone()[0] > 0
+
+
+def _next_file_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM audit.ingested_files").fetchone()[0]
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str) -> FileSummary:
     header = read_header(path)
     index = {name: i for i, name in reversed(list(enumerate(header.normalised)))}
     missing = [c.name for c in spec.columns if c.required and c.name not in index]
     if missing:
         raise ExportFileError(
-            f"{spec.filename}: line 1: required column {', '.join(repr(m) for m in missing)} missing"
+            f"{path.name}: line 1: required column {', '.join(repr(m) for m in missing)} missing"
             f" (header has: {', '.join(header.names)})"
         )
     known = {c.name for c in spec.columns}
     ignored = [n for n in header.names if header.normalised[header.names.index(n)] not in known]
+    file_id = _next_file_id(con)
 
     reader_errors = load_text_table(con, path, header, "_text")
 
@@ -211,10 +237,22 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, raw_dir: Path, 
                 WHERE _checked._line = k.line AND len(_problems) = 0 AND k.first_line <> k.line"""
         )
 
-    # 4. split: problems -> audit, the rest -> ingest.<file>
+    # 4. against rows already accepted from the entity's earlier files (same or earlier refresh)
+    outputs = ", ".join(_output_columns(spec))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _out AS
+            SELECT {hmac_sql('patient_id', key)} AS patient_key, patient_id, {outputs},
+                   _line AS source_row, {quote(path.name)} AS source_file,
+                   CAST({file_id} AS BIGINT) * {RECORDS_PER_FILE} + _line AS record_id, _line
+            FROM _checked WHERE len(_problems) = 0"""
+    )
+    if _exists(con, "ingest", spec.name):
+        _reject_against_earlier_files(con, spec)
+
+    # 5. split: problems -> audit, the rest -> ingest.<file>
     con.execute(
         f"""INSERT INTO audit.rejected_rows
-            SELECT {quote(spec.filename)}, _line, raw_patient_id, p.field, p.value, p.reason
+            SELECT {quote(path.name)}, _line, raw_patient_id, p.field, p.value, p.reason
             FROM (SELECT _line, raw_patient_id, unnest(_problems) AS p FROM _checked WHERE len(_problems) > 0)
             ORDER BY _line"""
     )
@@ -222,27 +260,55 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, raw_dir: Path, 
         field = header.normalised[int(column[1:])] if column and column.startswith("c") else None
         con.execute(
             "INSERT INTO audit.rejected_rows VALUES (?, ?, NULL, ?, ?, ?)",
-            [spec.filename, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
+            [path.name, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
         )
-    outputs = ", ".join(_output_columns(spec))
+    con.execute(f"CREATE TABLE IF NOT EXISTS ingest.{spec.name} AS SELECT * EXCLUDE (_line) FROM _out WHERE false")
     con.execute(
-        f"""CREATE OR REPLACE TABLE ingest.{spec.name} AS
-            SELECT {hmac_sql('patient_id', key)} AS patient_key, patient_id, {outputs}, _line AS source_row
-            FROM _checked WHERE len(_problems) = 0 ORDER BY _line"""
+        f"""INSERT INTO ingest.{spec.name} BY NAME
+            SELECT * EXCLUDE (_line) FROM _out
+            WHERE _line IN (SELECT _line FROM _checked WHERE len(_problems) = 0) ORDER BY _line"""
     )
     accepted, rejected = con.execute(
         "SELECT count(*) FILTER (len(_problems) = 0), count(*) FILTER (len(_problems) > 0) FROM _checked"
     ).fetchone()
     rejected += len(reader_errors)
-    summary = FileSummary(spec.filename, accepted + rejected, accepted, rejected)
+    summary = FileSummary(path.name, accepted + rejected, accepted, rejected)
+    now = datetime.now(timezone.utc)
     con.execute(
         "INSERT INTO audit.load_summary VALUES (?, ?, ?, ?, ?, ?)",
         [summary.source_file, summary.rows_read, summary.rows_accepted, summary.rows_rejected,
-         datetime.now(timezone.utc), ", ".join(ignored) or None],
+         now, ", ".join(ignored) or None],
     )
-    for table in ("_text", "_typed", "_checked", "_reader_errors", "_reader_scans"):
+    stat = path.stat()
+    con.execute(
+        "INSERT INTO audit.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [file_id, path.name, spec.name, stat.st_size, stat.st_mtime_ns, run_id, now],
+    )
+    for table in ("_text", "_typed", "_checked", "_out", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
+
+
+def _reject_against_earlier_files(con: duckdb.DuckDBPyConnection, spec: ExportFile) -> None:
+    """Exact duplicates of, and business-key conflicts with, rows accepted from earlier files.
+
+    Compared on the typed, canonical values: the same lab result sent in g/L yesterday and
+    in g/dL today is one result. The new rows are few (a day's export), so these joins
+    probe the accepted table once each."""
+    value_cols = ["patient_id", *(c.split(" AS ")[-1] for c in _output_columns(spec))]
+    same_row = " AND ".join(f"o.{c} IS NOT DISTINCT FROM e.{c}" for c in value_cols)
+    checks = [(same_row, "'exact duplicate of ' || e.source_file || ' line ' || e.source_row", "(whole row)", "NULL")]
+    if spec.key and spec.key_across_files:
+        same_key = " AND ".join(f"o.{c} = e.{c}" for c in spec.key)
+        checks.append((same_key, f"'conflicting row for the same {', '.join(spec.key)} as ' || e.source_file"
+                                 " || ' line ' || e.source_row", spec.key[-1], f"_checked.raw_{spec.key[-1]}"))
+    for condition, reason, field, value in checks:
+        con.execute(
+            f"""UPDATE _checked SET _problems = [{{'field': {quote(field)}, 'value': {value}, 'reason': m.reason}}]
+                FROM (SELECT o._line, any_value({reason}) AS reason
+                      FROM _out o JOIN ingest.{spec.name} e ON {condition} GROUP BY o._line) m
+                WHERE _checked._line = m._line AND len(_problems) = 0"""
+        )
 
 
 def load_export(
@@ -251,8 +317,21 @@ def load_export(
     key: bytes,
     files: tuple[ExportFile, ...] = EXPORT_FILES,
     seeds_dir: Path = SEEDS_DIR,
+    *,
+    only: set[str] | None = None,
+    run_id: str = "",
 ) -> list[FileSummary]:
-    """Load ``files`` (in dependency order) from ``raw_dir``; returns one summary per file."""
+    """Load the export files of ``raw_dir`` (entities in dependency order, each entity's
+    files in name order), appending to ``ingest`` and ``audit``. ``only``: the file names
+    to load (an incremental refresh loads just the new ones); default all."""
     con.execute(AUDIT_DDL)
     _load_seeds(con, seeds_dir)
-    return [_load_file(con, spec, Path(raw_dir), key) for spec in files]
+    summaries = []
+    for spec in files:
+        paths = export_files(raw_dir, spec)
+        if not paths:
+            raise ExportFileError(f"{spec.filename}: file missing from export folder {raw_dir}")
+        for path in paths:
+            if only is None or path.name in only:
+                summaries.append(_load_file(con, spec, path, key, run_id))
+    return summaries

@@ -28,6 +28,8 @@ class ExportFile:
     columns: tuple[Column, ...]
     # Business key: of two different rows with the same key the later one is rejected.
     key: tuple[str, ...] = ()
+    # Whether a later file may not repeat a key either (follow-up files may: they update).
+    key_across_files: bool = True
 
     @property
     def filename(self) -> str:
@@ -157,6 +159,7 @@ FOLLOW_UP = ExportFile(
         Column("death_date", "date"),
     ),
     key=("patient_id",),
+    key_across_files=False,  # a later follow-up file brings newer contact or a death
 )
 
 # Load order matters: children are checked against the accepted patients, follow-up

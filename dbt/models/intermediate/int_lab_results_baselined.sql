@@ -47,7 +47,7 @@ ranked as (
         *,
         row_number() over (
             partition by patient_key, analyte, is_in_baseline_window
-            order by sample_date desc, source_row desc
+            order by sample_date desc, record_id desc
         ) as recency_rank
 
     from windowed
@@ -74,7 +74,9 @@ baselined as (
         coalesce(days_from_first_cycle > 0, false) as is_post_baseline,
         max(case when is_in_baseline_window and recency_rank = 1 then value end)
             over (partition by patient_key, analyte) as baseline_value,
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from ranked
 

@@ -24,7 +24,7 @@ criteria as (
 criteria_thresholds as (
 
     select
-        labs.source_row,
+        labs.record_id,
         criteria.ctcae_term,
         criteria.grade,
         criteria.comparison,
@@ -60,13 +60,13 @@ criteria_evaluated as (
 term_grades as (
 
     select
-        source_row,
+        record_id,
         ctcae_term,
         max(grade) filter (where is_met) as highest_met_grade,
         bool_and(threshold is not null) as is_fully_evaluable
 
     from criteria_evaluated
-    group by source_row, ctcae_term
+    group by record_id, ctcae_term
 
 ),
 
@@ -81,7 +81,7 @@ graded as (
         end as ctcae_grade
 
     from labs
-    left join term_grades on labs.source_row = term_grades.source_row
+    left join term_grades on labs.record_id = term_grades.record_id
 
 )
 

@@ -22,13 +22,13 @@ treatment as (
 scores as (
 
     -- one row per assessment x scale, non-null values only
-    select patient_key, assessment_date, source_row, 'ecog' as scale, ecog as score
+    select patient_key, assessment_date, record_id, 'ecog' as scale, ecog as score
     from performance_status
     where ecog is not null
 
     union all
 
-    select patient_key, assessment_date, source_row, 'kps' as scale, kps as score
+    select patient_key, assessment_date, record_id, 'kps' as scale, kps as score
     from performance_status
     where kps is not null
 
@@ -53,10 +53,10 @@ ranked as (
     select
         *,
         case when is_pre then row_number() over (
-            partition by patient_key, scale, is_pre order by assessment_date desc, source_row desc
+            partition by patient_key, scale, is_pre order by assessment_date desc, record_id desc
         ) end as pre_rank,
         case when is_post then row_number() over (
-            partition by patient_key, scale, is_post order by assessment_date desc, source_row desc
+            partition by patient_key, scale, is_post order by assessment_date desc, record_id desc
         ) end as post_rank
 
     from timed

@@ -18,7 +18,7 @@ follow_up_ranked as (
         *,
         row_number() over (
             partition by patient_key
-            order by (vital_status = 'dead') desc, last_contact_date desc nulls last, source_row desc
+            order by (vital_status = 'dead') desc, last_contact_date desc nulls last, record_id desc
         ) as preference
 
     from {{ ref('stg_follow_up') }}

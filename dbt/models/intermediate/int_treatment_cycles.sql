@@ -34,7 +34,7 @@ sequenced as (
     inner join treatment on cycles.patient_key = treatment.patient_key
     window patient_cycles as (
         partition by cycles.patient_key
-        order by cycles.administration_date, cycles.cycle_number, cycles.source_row
+        order by cycles.administration_date, cycles.cycle_number, cycles.record_id
     )
 
 ),

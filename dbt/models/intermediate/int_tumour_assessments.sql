@@ -33,7 +33,7 @@ baseline_candidates as (
         patient_key,
         sum_of_diameters_mm,
         row_number() over (
-            partition by patient_key order by assessment_date desc, source_row desc
+            partition by patient_key order by assessment_date desc, record_id desc
         ) as recency_rank
 
     from timed
@@ -69,7 +69,9 @@ final as (
                     1
                 )
         end as pct_change_from_baseline_sum,
-        timed.source_row
+        timed.source_file,
+        timed.source_row,
+        timed.record_id
 
     from timed
     left join baseline on timed.patient_key = baseline.patient_key

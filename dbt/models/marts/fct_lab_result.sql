@@ -22,6 +22,9 @@ select
     is_baseline,
     is_post_baseline,
     days_from_first_cycle,
-    source_row
+    source_file,
+    source_row,
+    record_id
 
 from labs
+{{ only_touched_patients() }}

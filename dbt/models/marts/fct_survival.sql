@@ -17,3 +17,4 @@ select
     os_event
 
 from survival
+{{ only_touched_patients() }}

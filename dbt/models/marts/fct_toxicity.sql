@@ -21,3 +21,4 @@ select
     n_post_baseline_graded_samples
 
 from toxicity
+{{ only_touched_patients() }}

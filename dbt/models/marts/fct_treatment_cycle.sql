@@ -18,3 +18,4 @@ select
     weeks_since_previous_cycle
 
 from cycles
+{{ only_touched_patients() }}

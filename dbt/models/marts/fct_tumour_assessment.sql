@@ -16,6 +16,9 @@ select
     is_post_baseline,
     baseline_sum_of_diameters_mm,
     pct_change_from_baseline_sum,
-    source_row
+    source_file,
+    source_row,
+    record_id
 
 from assessments
+{{ only_touched_patients() }}

@@ -24,7 +24,9 @@ renamed as (
         cast(administration_date as date) as administration_date,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

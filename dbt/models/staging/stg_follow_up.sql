@@ -21,7 +21,9 @@ renamed as (
         cast(death_date as date) as death_date,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

@@ -26,7 +26,9 @@ renamed as (
         cast(sample_date as date) as sample_date,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

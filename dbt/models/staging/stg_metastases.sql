@@ -17,7 +17,9 @@ renamed as (
         site as metastatic_site,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

@@ -35,7 +35,9 @@ renamed as (
         cast(birth_date as date) as birth_date,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

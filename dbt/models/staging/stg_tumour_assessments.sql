@@ -24,7 +24,9 @@ renamed as (
         cast(assessment_date as date) as assessment_date,
 
         ---------- lineage
-        source_row
+        source_file,
+        source_row,
+        record_id
 
     from source
 

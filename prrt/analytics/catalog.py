@@ -1,0 +1,231 @@
+"""What each table of schema ``analytics`` means, column by column, and what it reads.
+
+``TABLES`` is the single description of the published analytics tables: the Dagster
+asset uses it for each asset's description and column schema, and a test checks that
+every table built by ``build_analytics_tables`` has exactly the documented columns.
+``MART_COLUMNS`` lists the only mart columns the analytics read.
+
+Conventions throughout: time in months is days / 30.4375 (``marts.fct_survival``);
+``stratum_variable = 'all'`` (stratum 'all') is the whole cohort; the 95% intervals are
+two-sided; a statistic that cannot be estimated is NaN (NULL in SQL), never a crash or
+an infinite value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    description: str
+    columns: dict[str, str]
+
+    def markdown(self) -> str:
+        lines = [self.description, "", "| column | meaning |", "|---|---|"]
+        lines += [f"| {name} | {meaning} |" for name, meaning in self.columns.items()]
+        return "\n".join(lines)
+
+
+_STRATUM = {
+    "stratum_variable": "'all' for the whole cohort, else the stratifying variable (sex, primary_site, "
+                        "baseline_imaging, krenning_score, cycles_group, cumulative_activity_group, "
+                        "best_response_group, toxicity_grade_group)",
+    "stratum": "the level of stratum_variable ('all' for the whole cohort)",
+}
+
+_COX_ESTIMATES = {
+    "coef": "log hazard ratio (NaN when the fit did not converge)",
+    "se": "standard error of coef",
+    "hr": "hazard ratio exp(coef); per unit for a numeric covariate (year of age, ECOG point), "
+          "versus the reference level for a categorical one",
+    "hr_lower": "lower limit of the 95% Wald confidence interval of hr",
+    "hr_upper": "upper limit of the 95% Wald confidence interval of hr",
+    "p_value": "Wald test p-value of the term",
+}
+
+TABLES: dict[str, TableDoc] = {
+    "km_curve": TableDoc(
+        "Kaplan-Meier overall-survival step curves, overall and per stratum, one row per distinct "
+        "observed time (time 0 included), with R survfit's log-log pointwise 95% band.",
+        {
+            **_STRATUM,
+            "time_months": "time since the first administration, months",
+            "survival": "Kaplan-Meier estimate S(t)",
+            "ci_lower": "lower limit of the log-log pointwise 95% band (NaN where undefined, as R)",
+            "ci_upper": "upper limit of the log-log pointwise 95% band",
+            "at_risk": "patients under observation just before time_months",
+            "events": "deaths at time_months",
+            "censored": "patients censored at time_months",
+        },
+    ),
+    "km_median": TableDoc(
+        "Median overall survival with its 95% confidence interval, overall and per stratum, one row per "
+        "R survfit conf.type ('log-log', 'log', 'plain'); NaN where the curve or band never reaches 0.5.",
+        {
+            **_STRATUM,
+            "n": "patients in the stratum",
+            "events": "deaths in the stratum",
+            "median_months": "median overall survival, months (R print.survfit rule)",
+            "ci_lower": "lower 95% limit of the median",
+            "ci_upper": "upper 95% limit of the median",
+            "ci_method": "R survfit conf.type of the band the limits come from: 'log-log', 'log' or 'plain'",
+        },
+    ),
+    "logrank": TableDoc(
+        "Log-rank test (R survdiff, rho = 0) of equal overall survival across the levels of each "
+        "stratifying variable that has at least two levels with data.",
+        {
+            "stratum_variable": "the stratifying variable",
+            "test_statistic": "log-rank chi-square statistic",
+            "degrees_of_freedom": "number of levels with data minus one",
+            "p_value": "p-value (NaN with no deaths)",
+        },
+    ),
+    "km_survival_at": TableDoc(
+        "Overall survival at 12, 24 and 36 months with the log-log 95% CI and the counts, overall and per "
+        "stratum, as R's summary(survfit, times = ...); NaN survival beyond the stratum's follow-up.",
+        {
+            **_STRATUM,
+            "time_months": "landmark time, months (12, 24, 36)",
+            "n": "patients in the stratum",
+            "survival": "S(t): the Kaplan-Meier estimate at the last observed time <= t; NaN after the last "
+                        "observed time",
+            "ci_lower": "lower limit of the log-log 95% CI of S(t)",
+            "ci_upper": "upper limit of the log-log 95% CI of S(t)",
+            "ci_method": "'log-log'",
+            "at_risk": "patients still under observation at t (follow-up >= t)",
+            "events": "cumulative deaths up to and including t",
+            "censored": "cumulative censorings up to and including t",
+        },
+    ),
+    "cox_univariable": TableDoc(
+        "Univariable Cox proportional-hazards models of overall survival (Efron ties), one model per "
+        "covariate: each stratifying variable (as categories) plus age and baseline ECOG (per unit). "
+        "Models that do not converge (e.g. no deaths in a level: monotone likelihood) keep their rows "
+        "with converged = false and NaN estimates.",
+        {
+            "covariate": "the covariate of this model",
+            "term": "model term: the covariate for a numeric one, '<covariate>=<level>' for a categorical one",
+            "reference": "reference level of a categorical covariate (NULL for a numeric one)",
+            "n": "patients used (complete cases)",
+            "events": "deaths among them",
+            **_COX_ESTIMATES,
+            "converged": "true when the fit converged to a finite maximum",
+            "note": "why a fit did not converge or failed (fitter messages), else NULL",
+        },
+    ),
+    "cox_multivariable": TableDoc(
+        "A prespecified multivariable Cox model of overall survival (age at first cycle + sex + baseline "
+        "ECOG) on complete cases, with the Schoenfeld-residual test of proportional hazards per term. "
+        "With few deaths the model may not converge: then converged = false and the estimates are NaN.",
+        {
+            "model": "the model's covariates, 'a + b + c'",
+            "term": "model term: the covariate for a numeric one, '<covariate>=<level>' for a categorical one",
+            "reference": "reference level of a categorical covariate (NULL for a numeric one)",
+            "n": "patients used (complete cases)",
+            "events": "deaths among them",
+            **_COX_ESTIMATES,
+            "ph_test_statistic": "proportional-hazards test statistic (lifelines, KM time transform)",
+            "ph_p_value": "proportional-hazards test p-value (small: hazards not proportional)",
+            "converged": "true when the fit converged to a finite maximum",
+            "note": "why the fit did not converge or failed (fitter messages), else NULL",
+        },
+    ),
+    "response_rates": TableDoc(
+        "Objective response rate (CR + PR) and disease control rate (CR + PR + SD) of the treated cohort "
+        "with exact Clopper-Pearson 95% CIs, for the unconfirmed best overall response (as in the paper) "
+        "and the RECIST 1.1-confirmed one. NE or missing responses count in the denominator.",
+        {
+            "definition": "'unconfirmed' or 'confirmed'",
+            "source_column": "the dim_patient column the responses come from",
+            "measure": "'ORR' or 'DCR'",
+            "k": "responders (ORR) or patients with disease control (DCR)",
+            "n": "treated patients (the denominator)",
+            "proportion": "k / n",
+            "ci_lower": "lower limit of the Clopper-Pearson 95% CI",
+            "ci_upper": "upper limit of the Clopper-Pearson 95% CI",
+            "confidence": "confidence level (0.95)",
+            "ci_method": "'clopper-pearson'",
+            "n_cr": "patients with best response CR",
+            "n_pr": "patients with best response PR",
+            "n_sd": "patients with best response SD",
+            "n_pd": "patients with best response PD",
+            "n_ne": "patients not evaluable or without a response",
+            "n_evaluable": "n_cr + n_pr + n_sd + n_pd",
+        },
+    ),
+    "performance_status_change": TableDoc(
+        "ECOG and Karnofsky performance status before vs after treatment in the treated cohort: medians, "
+        "counts improved / worsened / unchanged and the Wilcoxon signed-rank test (exact, conditional on "
+        "zeros dropped and tied ranks when there are any).",
+        {
+            "measure": "'ecog' or 'kps'",
+            "before_column": "the dim_patient column of the baseline value",
+            "after_column": "the dim_patient column of the post-treatment value",
+            "better": "which direction is an improvement: 'lower' (ECOG) or 'higher' (KPS)",
+            "n_pairs": "patients with both values",
+            "median_before": "median before treatment",
+            "median_after": "median after treatment",
+            "n_improved": "patients whose score improved",
+            "n_worsened": "patients whose score worsened",
+            "n_unchanged": "patients whose score did not change (dropped from the test)",
+            "statistic": "signed-rank statistic min(W+, W-) over non-zero differences",
+            "p_value": "two-sided p-value by the method in `method`",
+            "method": "'exact' (no zeros or ties), 'exact-conditional' (zeros dropped, mid-ranks, exact "
+                      "permutation distribution) or 'asymptotic' (large samples)",
+            "p_value_asymptotic": "normal-approximation p-value (tie-corrected, no continuity correction), "
+                                  "for comparison with SPSS",
+            "zero_method": "handling of zero differences: 'wilcox' (dropped, as R and SPSS)",
+        },
+    ),
+    "toxicity_summary": TableDoc(
+        "Patients by worst post-baseline CTCAE v4.03 grade per term (the paper's Table 2), each patient "
+        "counted once per term at their worst grade; percentages of the treated cohort.",
+        {
+            "ctcae_term": "CTCAE v4.03 term",
+            "n_patients": "treated patients (the denominator of every percentage)",
+            "n_assessed": "patients with a gradable post-baseline value of the term (0: never measured)",
+            **{f"grade_{g}_{s}": f"patients whose worst grade is {g} ({'count' if s == 'n' else '% of n_patients'})"
+               for g in (1, 2, 3, 4) for s in ("n", "pct")},
+            "any_grade_n": "patients with grade >= 1",
+            "any_grade_pct": "any_grade_n as % of n_patients",
+            "grade_3plus_n": "patients with grade >= 3",
+            "grade_3plus_pct": "grade_3plus_n as % of n_patients",
+        },
+    ),
+    "lab_nadir": TableDoc(
+        "Time to nadir per laboratory analyte: per patient the worst post-baseline value (lowest for "
+        "haemoglobin, WBC, platelets, neutrophils, lymphocytes, albumin; highest for creatinine, AST, ALT, "
+        "bilirubin) and the days from the first administration to it, summarised as median and IQR.",
+        {
+            "analyte": "analyte (marts.fct_lab_result.analyte)",
+            "unit": "canonical unit of the values",
+            "direction": "'lowest' (nadir) or 'highest' (peak) post-baseline value",
+            "n_patients": "patients with a post-baseline value",
+            "days_to_nadir_median": "median days from the first administration to the nadir",
+            "days_to_nadir_q1": "first quartile of days to nadir",
+            "days_to_nadir_q3": "third quartile of days to nadir",
+            "nadir_value_median": "median nadir value, in unit",
+            "nadir_value_q1": "first quartile of the nadir value",
+            "nadir_value_q3": "third quartile of the nadir value",
+            "n_with_baseline": "patients with a positive baseline value (for the % change)",
+            "baseline_value_median": "median baseline value of those patients",
+            "pct_change_median": "median % change from baseline to nadir, 100 * (nadir - baseline) / baseline",
+            "pct_change_q1": "first quartile of the % change",
+            "pct_change_q3": "third quartile of the % change",
+        },
+    ),
+}
+
+# the mart columns the analytics read (and nothing else)
+MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "dim_patient": (
+        "patient_key", "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score",
+        "is_treated", "n_cycles", "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post",
+        "best_overall_response", "confirmed_best_overall_response", "os_months", "os_event",
+    ),
+    "fct_toxicity": ("patient_key", "ctcae_term", "baseline_grade", "worst_grade"),
+    "fct_lab_result": ("patient_key", "analyte", "unit", "value", "baseline_value", "is_post_baseline",
+                       "days_from_first_cycle"),
+}
