@@ -190,6 +190,16 @@ def _prrt_script() -> Path | None:
     return script if probe.returncode == 0 and "--warehouse" in probe.stdout else None
 
 
+def _day_after_export(raw: Path) -> str:
+    """The day after the export's last follow-up contact (never after today)."""
+    import datetime as dt
+
+    import duckdb
+
+    last = duckdb.sql(f"SELECT max(CAST(last_contact_date AS DATE)) FROM read_csv('{raw / 'follow_up.csv'}')").fetchone()[0]
+    return min(last + dt.timedelta(days=1), dt.date.today()).isoformat()
+
+
 def _machine() -> dict[str, str]:
     import duckdb
     import numpy
@@ -287,6 +297,18 @@ def main(argv: list[str] | None = None) -> int:
             if refresh["rc"] != 0:
                 print(out[-4000:], refresh["stderr"][-4000:], sep="\n", file=sys.stderr)
                 print(f"refresh: FAILED with exit code {refresh['rc']}", file=sys.stderr)
+            else:
+                # the nightly case: a new day's files for ~1% of living patients, then a refresh
+                day = _day_after_export(raw)
+                print(f"incremental: new day's files ({day}) + {script} refresh ...", file=sys.stderr, flush=True)
+                new_day = subprocess.run([str(script), "synth-new-day", str(raw), "--day", day, "--share", "0.01"],
+                                         capture_output=True, text=True, check=True)
+                results["new_day_rows"] = {line.split()[0]: int(line.split()[1].replace(",", ""))
+                                           for line in new_day.stdout.splitlines() if line.strip()}
+                incremental, out = _run([str(script), "refresh", "--raw", str(raw), "--warehouse", str(warehouse)], env)
+                results["incremental"] = {k: v for k, v in incremental.items() if k != "stderr"}
+                if incremental["rc"] != 0:
+                    print(out[-4000:], incremental["stderr"][-4000:], sep="\n", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -316,6 +338,16 @@ def main(argv: list[str] | None = None) -> int:
             ("refresh peak RSS (tree, sampled)", f"{refresh['tree_peak_mb']:,.0f} MB"),
             ("refresh max RSS (largest process)", f"{refresh['maxrss_mb']:,.0f} MB"),
         ]
+        incremental = results.get("incremental")
+        if incremental:
+            new_rows = sum(results["new_day_rows"].values())
+            table += [
+                ("new day's rows", f"{new_rows:,d} in {len(results['new_day_rows'])} files"),
+                ("incremental refresh time", f"{incremental['wall_s']:.1f} s"
+                 + (f" ({incremental['wall_s'] / refresh['wall_s']:.0%} of full)" if incremental["rc"] == 0
+                    else f" (FAILED, exit {incremental['rc']})")),
+                ("incremental peak RSS (tree, sampled)", f"{incremental['tree_peak_mb']:,.0f} MB"),
+            ]
     m = results["machine"]
     table += [
         ("machine", f"{m['cpu']}, {m['cpu_count']} CPUs, {m['ram_gb']} GB RAM, {m['os']}"),

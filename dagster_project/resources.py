@@ -41,7 +41,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self, run_id: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(str(self.build_path(run_id)), read_only=read_only)
+        # the same memory ceiling as dbt's profile: DuckDB spills to disk beyond it
+        memory_limit = os.environ.get("PRRT_DUCKDB_MEMORY_LIMIT", "3GB")
+        con = duckdb.connect(str(self.build_path(run_id)), read_only=read_only, config={"memory_limit": memory_limit})
         try:
             yield con
         finally:

@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from .synth import main as synth_main
 
         return synth_main(argv[1:]) or 0
+    if argv[:1] == ["synth-new-day"]:  # prrt synth-new-day DIR --day YYYY-MM-DD
+        from .synth_new_day import main as new_day_main
+
+        return new_day_main(argv[1:])
     parser = argparse.ArgumentParser(prog="prrt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="write the dbt manifest (dbt parse)")
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p_refresh.add_argument("--full", action="store_true",
                            help="rebuild from the whole export even if only new files were added")
     sub.add_parser("synth", help="write a synthetic export in the contract format (see prrt synth --help)")
+    sub.add_parser("synth-new-day", help="add a new day's files to a synthetic export (incremental benchmark)")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":

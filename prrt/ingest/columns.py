@@ -6,6 +6,8 @@ NULL (fine) or a struct {field, value, reason} that lands in ``audit.rejected_ro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .spec import Column
 
 TRUE_WORDS = ("yes", "y", "1", "+", "true")
@@ -21,11 +23,33 @@ def sql_list(values) -> str:
     return "(" + ", ".join(quote(v) for v in values) + ")"
 
 
-def problem(field: str, raw: str, condition: str, reason_sql: str) -> str:
-    return (
-        f"CASE WHEN {condition} THEN "
-        f"{{'field': {quote(field)}, 'value': {raw}, 'reason': {reason_sql}}} END"
-    )
+PROBLEM_TYPE = "STRUCT(field VARCHAR, value VARCHAR, reason VARCHAR)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A check on one row: when ``condition`` holds, {field, value, reason} is recorded."""
+
+    condition: str
+    struct: str
+
+    def __str__(self) -> str:
+        return f"CASE WHEN {self.condition} THEN {self.struct} END"
+
+
+def problem(field: str, raw: str, condition: str, reason_sql: str) -> Problem:
+    return Problem(condition, f"{{'field': {quote(field)}, 'value': {raw}, 'reason': {reason_sql}}}")
+
+
+def problem_list(problems: list[Problem]) -> str:
+    """The list of a row's problems. Most rows have none: the list is only built for rows
+    where some condition holds, so clean rows cost a few comparisons, not allocations."""
+    if not problems:
+        return f"CAST([] AS {PROBLEM_TYPE}[])"
+    any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems)
+    items = ", ".join(str(p) for p in problems)
+    return (f"CASE WHEN {any_problem} THEN list_filter([{items}], lambda p: p IS NOT NULL) "
+            f"ELSE CAST([] AS {PROBLEM_TYPE}[]) END")
 
 
 def number_text(raw: str, decimal_comma: bool) -> str:
@@ -37,7 +61,7 @@ def parse_date(raw: str) -> str:
     return f"CAST(coalesce({tries}) AS DATE)"
 
 
-def column_sql(col: Column, raw: str, decimal_comma: bool) -> tuple[str, list[str]]:
+def column_sql(col: Column, raw: str, decimal_comma: bool) -> tuple[str, list[Problem]]:
     """(typed expression, problem expressions) for the text column ``raw``."""
     name = col.name
     problems = []

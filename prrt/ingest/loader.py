@@ -16,7 +16,7 @@ import duckdb
 
 from ..config import SEEDS_DIR
 from ..pseudonym import hmac_sql
-from .columns import column_sql, problem, quote
+from .columns import column_sql, problem, problem_list, quote
 from .reader import ExportFileError, load_text_table, read_header
 from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
 
@@ -203,17 +203,15 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _typed AS
             SELECT _line, {', '.join(selects)},
-                   list_filter([{', '.join(problems)}], lambda p: p IS NOT NULL) AS _problems
+                   {problem_list(problems)} AS _problems
             FROM _text"""
     )
 
     # 2. file rules, cross-file rules (known patient, dates after birth), exact duplicates
     derived, joins, extra = _rules(spec)
-    raw_cols = ", ".join(f"t.raw_{c.name}" for c in spec.columns)
-    extra.append(problem("(whole row)", "NULL", f"first_value(t._line) OVER (PARTITION BY {raw_cols} ORDER BY t._line) <> t._line",
-                         f"'exact duplicate of line ' || first_value(t._line) OVER (PARTITION BY {raw_cols} ORDER BY t._line)"))
     if spec is not PATIENTS:
         joins.append("LEFT JOIN ingest.patients p ON p.patient_id = t.patient_id")
+        derived.append("p.patient_key AS _patient_key")
         extra.append(problem("patient_id", "t.raw_patient_id", "t.patient_id IS NOT NULL AND p.patient_id IS NULL",
                              quote("unknown patient_id (no accepted row in patients.csv)")))
         for date_col in spec.date_columns:
@@ -222,9 +220,11 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _checked AS
             SELECT t.* EXCLUDE (_problems) {''.join(', ' + d for d in derived)},
-                   list_concat(t._problems, list_filter([{', '.join(extra)}], lambda p: p IS NOT NULL)) AS _problems
+                   list_concat(t._problems, {problem_list(extra)}) AS _problems
             FROM _typed t {' '.join(joins)}"""
     )
+
+    _reject_exact_duplicates(con, spec)
 
     # 3. of two otherwise valid rows with the same business key, the later is rejected
     if spec.key:
@@ -241,13 +241,15 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     outputs = ", ".join(_output_columns(spec))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _out AS
-            SELECT {hmac_sql('patient_id', key)} AS patient_key, patient_id, {outputs},
+            SELECT {hmac_sql('patient_id', key) if spec is PATIENTS else '_patient_key'} AS patient_key,
+                   patient_id, {outputs},
                    _line AS source_row, {quote(path.name)} AS source_file,
                    CAST({file_id} AS BIGINT) * {RECORDS_PER_FILE} + _line AS record_id, _line
             FROM _checked WHERE len(_problems) = 0"""
     )
     if _exists(con, "ingest", spec.name):
         _reject_against_earlier_files(con, spec)
+        con.execute("DELETE FROM _out WHERE _line IN (SELECT _line FROM _checked WHERE len(_problems) > 0)")
 
     # 5. split: problems -> audit, the rest -> ingest.<file>
     con.execute(
@@ -263,11 +265,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
             [path.name, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
         )
     con.execute(f"CREATE TABLE IF NOT EXISTS ingest.{spec.name} AS SELECT * EXCLUDE (_line) FROM _out WHERE false")
-    con.execute(
-        f"""INSERT INTO ingest.{spec.name} BY NAME
-            SELECT * EXCLUDE (_line) FROM _out
-            WHERE _line IN (SELECT _line FROM _checked WHERE len(_problems) = 0) ORDER BY _line"""
-    )
+    con.execute(f"INSERT INTO ingest.{spec.name} BY NAME SELECT * EXCLUDE (_line) FROM _out")
     accepted, rejected = con.execute(
         "SELECT count(*) FILTER (len(_problems) = 0), count(*) FILTER (len(_problems) > 0) FROM _checked"
     ).fetchone()
@@ -287,6 +285,28 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     for table in ("_text", "_typed", "_checked", "_out", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
+
+
+def _reject_exact_duplicates(con: duckdb.DuckDBPyConnection, spec: ExportFile) -> None:
+    """Rows identical, as written, to an earlier row of the same file. Grouping millions of
+    rows by all their text columns is slow; grouping by a 64-bit hash of them is not, and
+    the few candidates it finds are then compared column by column, so the result is exact."""
+    raw_cols = [f"raw_{c.name}" for c in spec.columns]
+    same = " AND ".join(f"c.{col} IS NOT DISTINCT FROM f.{col}" for col in raw_cols)
+    con.execute(
+        f"""UPDATE _checked SET _problems = list_append(_problems,
+                   {{'field': '(whole row)', 'value': NULL, 'reason': 'exact duplicate of line ' || d.first_line}})
+            FROM (
+                SELECT c._line, min(f._line) AS first_line
+                FROM (SELECT _line, {', '.join(raw_cols)},
+                             first_value(_line) OVER (PARTITION BY hash({', '.join(raw_cols)}) ORDER BY _line) AS _first
+                      FROM _checked) c
+                JOIN _checked f ON f._line = c._first AND {same}
+                WHERE c._first <> c._line
+                GROUP BY c._line
+            ) d
+            WHERE _checked._line = d._line"""
+    )
 
 
 def _reject_against_earlier_files(con: duckdb.DuckDBPyConnection, spec: ExportFile) -> None:

@@ -6,7 +6,9 @@ with
 
 graded_labs as (
 
-    select * from {{ ref('int_lab_results_graded') }}
+    -- the materialised graded labs: grading runs once per refresh, in fct_lab_result,
+    -- rather than again (three times over) inside this view
+    select * from {{ ref('fct_lab_result') }}
     where ctcae_term is not null
 
 ),
