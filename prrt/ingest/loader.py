@@ -17,7 +17,7 @@ import duckdb
 from ..config import SEEDS_DIR
 from ..pseudonym import hmac_sql
 from .columns import column_sql, problem, problem_list, quote
-from .reader import ExportFileError, load_text_table, read_header
+from .reader import ExportFileError, drop_text_table, load_text_table, read_header
 from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
 
 # record_id = file_id * RECORDS_PER_FILE + line: unique across all files of an entity.
@@ -282,7 +282,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
         "INSERT INTO audit.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
         [file_id, path.name, spec.name, stat.st_size, stat.st_mtime_ns, run_id, now],
     )
-    for table in ("_text", "_typed", "_checked", "_out", "_reader_errors", "_reader_scans"):
+    drop_text_table(con, "_text")
+    for table in ("_read", "_typed", "_checked", "_out", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
@@ -297,10 +298,12 @@ def _reject_exact_duplicates(con: duckdb.DuckDBPyConnection, spec: ExportFile) -
         f"""UPDATE _checked SET _problems = list_append(_problems,
                    {{'field': '(whole row)', 'value': NULL, 'reason': 'exact duplicate of line ' || d.first_line}})
             FROM (
+                WITH hashed AS (SELECT _line, hash({', '.join(raw_cols)}) AS _hash FROM _checked),
+                     repeated AS (SELECT _hash FROM hashed GROUP BY _hash HAVING count(*) > 1)
                 SELECT c._line, min(f._line) AS first_line
-                FROM (SELECT _line, {', '.join(raw_cols)},
-                             first_value(_line) OVER (PARTITION BY hash({', '.join(raw_cols)}) ORDER BY _line) AS _first
-                      FROM _checked) c
+                FROM (SELECT k.*, first_value(k._line) OVER (PARTITION BY h._hash ORDER BY k._line) AS _first
+                      FROM hashed h SEMI JOIN repeated r ON h._hash = r._hash
+                      JOIN _checked k ON k._line = h._line) c
                 JOIN _checked f ON f._line = c._first AND {same}
                 WHERE c._first <> c._line
                 GROUP BY c._line

@@ -109,8 +109,10 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
     def trims(prefix: str = "") -> str:
         return ", ".join(f"nullif(trim({prefix}c{i}), '') AS c{i}" for i in range(len(header.names)))
 
+    drop_text_table(con, table)
     if skipped.size == 0:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT rowid + 2 AS _line, {trims()} FROM _read")
+        # a view: the typing step reads it once, no need to copy every row first
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, {trims()} FROM _read")
     else:
         # Row k sits on line k + 2 + (number of skipped lines before it). The i-th skipped
         # line s_i (1-based i) is preceded by t_i = s_i - 1 - i data rows.
@@ -118,7 +120,7 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
         con.register("_skips_df", {"t": skipped - 1 - i, "j": i})
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE {table} AS
+            CREATE TEMP TABLE {table} AS
             WITH skips AS (SELECT t, max(j) AS j FROM _skips_df GROUP BY t),
                  numbered AS (SELECT rowid AS _k, * FROM _read)
             SELECT _k + 2 + coalesce(s.j, 0) AS _line, {trims('n.')}
@@ -127,5 +129,14 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
             """
         )
         con.unregister("_skips_df")
-    con.execute("DROP TABLE _read")
     return reader_errors
+
+
+def drop_text_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop what ``load_text_table`` made: ``table`` (a view or a table) and the raw read."""
+    kind = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND temporary"
+        " UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND temporary", [table, table]
+    ).fetchone()
+    if kind:
+        con.execute(f"DROP {kind[0]} {table}")
