@@ -3,4 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The browser tests (tests/e2e) drive Debian's Chromium through Playwright (no browser
+# download): install it once when it is missing.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+        || echo "scripts/test.sh: could not install chromium" >&2
+fi
+if [ ! -x /usr/bin/chromium ] && [ "${CI:-}" = "true" ]; then
+    echo "scripts/test.sh: CI needs /usr/bin/chromium for the browser tests" >&2
+    exit 1
+fi
 exec .venv/bin/pytest "$@"

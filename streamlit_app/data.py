@@ -110,3 +110,179 @@ def check_results() -> pd.DataFrame:
 
 def run_log() -> pd.DataFrame:
     return query("SELECT * FROM audit.run_log ORDER BY started_at")
+
+
+# --- SQL console -----------------------------------------------------------------------
+
+
+def console_columns() -> pd.DataFrame:
+    """Tables and columns the SQL console exposes: names and types of its schemas, no rows."""
+    from prrt.sql_console import ALLOWED_SCHEMAS
+
+    return query(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns()"
+        " WHERE database_name = current_database() AND list_contains(?, schema_name)"
+        " ORDER BY schema_name, table_name, column_index",
+        (list(ALLOWED_SCHEMAS),),
+    )
+
+
+# --- outcome pages (cohort, response, toxicity, survival, performance status) ----------
+# Narrow, unordered or aggregated reads: at 100,000 patients, sorting or converting
+# millions of patient_key strings is what costs, not DuckDB's scan.
+
+
+def _patients_where(cohort) -> tuple[str, tuple]:
+    """SQL condition on ``dim_patient p`` equivalent to ``filters.apply`` for a ``filters.Filters``
+    (None: every patient). Empty selections do not restrict; the period is inclusive."""
+    if cohort is None:
+        return "TRUE", ()
+    clauses, params = [], []
+    for column in ("sex", "primary_site", "baseline_imaging"):
+        chosen = tuple(getattr(cohort, column))
+        if chosen:
+            clauses.append(f"list_contains(?, p.{column})")
+            params.append(list(chosen))
+    if cohort.period:
+        clauses.append("p.first_cycle_date BETWEEN ? AND ?")
+        params.extend(cohort.period)
+    return (" AND ".join(clauses) or "TRUE"), tuple(params)
+
+
+def toxicity_events(min_grade: int = 1) -> pd.DataFrame:
+    """``fct_toxicity`` rows with a post-baseline grade >= ``min_grade`` (one row per patient x
+    CTCAE term): all that counts of patients by grade, or a grade threshold, need."""
+    return query(
+        "SELECT patient_key, ctcae_term, baseline_grade, worst_grade FROM marts.fct_toxicity WHERE worst_grade >= ?",
+        (min_grade,),
+    )
+
+
+def toxicity_assessed(cohort=None) -> pd.DataFrame:
+    """Per CTCAE term, the cohort's patients with a gradable post-baseline value (non-null worst grade)."""
+    where, params = _of_patients(cohort)
+    return query(
+        "SELECT ctcae_term, count(worst_grade) AS n_assessed FROM marts.fct_toxicity"
+        f" WHERE {where} GROUP BY ctcae_term ORDER BY ctcae_term",
+        params,
+    )
+
+
+def toxicity_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
+    """Every ``fct_toxicity`` row (graded 0 or not graded too) of a few patients."""
+    return query(
+        "SELECT * FROM marts.fct_toxicity WHERE list_contains(?, patient_key) ORDER BY patient_key, ctcae_term",
+        (list(patient_keys),),
+    )
+
+
+def best_tumour_change() -> pd.DataFrame:
+    """Per patient, the best (lowest) post-baseline % change from baseline in the sum of diameters."""
+    return query(
+        "SELECT patient_key, min(pct_change_from_baseline_sum) AS best_pct_change, count(*) AS n_assessments"
+        " FROM marts.fct_tumour_assessment"
+        " WHERE is_post_baseline AND pct_change_from_baseline_sum IS NOT NULL GROUP BY patient_key"
+    )
+
+
+def tumour_assessments_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_tumour_assessment WHERE list_contains(?, patient_key)"
+        " ORDER BY patient_key, assessment_date",
+        (list(patient_keys),),
+    )
+
+
+def treatment_cycles_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_treatment_cycle WHERE list_contains(?, patient_key)"
+        " ORDER BY patient_key, administration_date",
+        (list(patient_keys),),
+    )
+
+
+def survival_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_survival WHERE list_contains(?, patient_key) ORDER BY patient_key",
+        (list(patient_keys),),
+    )
+
+
+def _of_patients(cohort) -> tuple[str, tuple]:
+    """``patient_key`` condition selecting the cohort's patients (no join when nothing is filtered)."""
+    where, params = _patients_where(cohort)
+    if where == "TRUE":
+        return "TRUE", ()
+    return f"patient_key IN (SELECT patient_key FROM marts.dim_patient p WHERE {where})", params
+
+
+def median_cycle_days(cohort=None) -> pd.DataFrame:
+    """Per cycle number, the median day (from the first cycle) it was given, over the cohort's patients."""
+    where, params = _of_patients(cohort)
+    return query(
+        "SELECT cycle_number, median(days_from_first_cycle) AS median_day, count(*) AS patients"
+        f" FROM marts.fct_treatment_cycle WHERE {where} GROUP BY cycle_number ORDER BY cycle_number",
+        params,
+    )
+
+
+def lab_analytes() -> pd.DataFrame:
+    """Analytes with results: analyte, unit (canonical), ctcae_term (NULL if not graded), n_samples."""
+    return query(
+        "SELECT analyte, any_value(unit) AS unit, max(ctcae_term) AS ctcae_term, count(*) AS n_samples"
+        " FROM marts.fct_lab_result GROUP BY analyte ORDER BY analyte"
+    )
+
+
+def lab_results_for_patients(analyte: str, patient_keys: tuple[str, ...]) -> pd.DataFrame:
+    """One analyte's results for a few patients."""
+    return query(
+        "SELECT patient_key, sample_date, days_from_first_cycle, value, unit, lln, uln, baseline_value, ctcae_grade"
+        " FROM marts.fct_lab_result WHERE analyte = ? AND list_contains(?, patient_key)"
+        " ORDER BY patient_key, sample_date",
+        (analyte, list(patient_keys)),
+    )
+
+
+def lab_monthly_summary(analyte: str, cohort=None) -> pd.DataFrame:
+    """One analyte over the cohort by month since the first cycle (days / 30.4375, rounded):
+    month, q1, median, q3 (linear interpolation, as pandas), n samples; months with >= 3 samples."""
+    where, params = _of_patients(cohort)
+    return query(
+        "SELECT round(days_from_first_cycle / 30.4375) AS month, quantile_cont(value, 0.25) AS q1,"
+        " quantile_cont(value, 0.5) AS median, quantile_cont(value, 0.75) AS q3, count(*) AS n"
+        " FROM marts.fct_lab_result"
+        f" WHERE analyte = ? AND value IS NOT NULL AND days_from_first_cycle IS NOT NULL AND {where}"
+        " GROUP BY ALL HAVING count(*) >= 3 ORDER BY month",
+        (analyte, *params),
+    )
+
+
+def lab_limits(analyte: str, cohort=None) -> pd.DataFrame:
+    """One analyte over the cohort: n samples, the median of their own LLN/ULN, and the 1st/99th
+    percentiles of the values (p01, p99)."""
+    where, params = _of_patients(cohort)
+    return query(
+        "SELECT count(*) AS n, median(lln) AS lln, median(uln) AS uln,"
+        " quantile_cont(value, 0.01) AS p01, quantile_cont(value, 0.99) AS p99"
+        f" FROM marts.fct_lab_result WHERE analyte = ? AND value IS NOT NULL AND {where}",
+        (analyte, *params),
+    )
+
+
+def lab_results_for_patient(patient_key: str) -> pd.DataFrame:
+    """All lab results of one patient."""
+    return query(
+        "SELECT * FROM marts.fct_lab_result WHERE patient_key = ? ORDER BY analyte, sample_date", (patient_key,)
+    )
+
+
+def treatment_cycles_for_patient(patient_key: str) -> pd.DataFrame:
+    return query(
+        "SELECT * FROM marts.fct_treatment_cycle WHERE patient_key = ? ORDER BY administration_date", (patient_key,)
+    )
+
+
+def lab_reference_ranges() -> pd.DataFrame:
+    """Default adult reference ranges (applied where an export gives no lln/uln), by analyte and sex."""
+    return query("SELECT * FROM reference.lab_reference_ranges ORDER BY analyte, sex NULLS FIRST")

@@ -4,6 +4,7 @@ healthy, legitimate queries return the warehouse's numbers."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -123,10 +124,47 @@ def test_engine_refuses_even_without_the_statement_check(demo_warehouse):
             "max_execution_time": "2000", "threads": "1", "python_enable_replacements": "false",
             "temp_directory": "",
         }
-        # The warehouse file is not attached: the identifying schema's data is not in this instance.
-        assert con.execute("SELECT list(database_name ORDER BY ALL) FROM duckdb_databases() WHERE NOT internal").fetchone()[0] == ["memory"]
+        # The published warehouse file is not attached, its snapshot is, read-only.
+        databases = dict(con.execute(
+            "SELECT database_name, readonly FROM duckdb_databases() WHERE NOT internal AND database_name <> 'temp'"
+        ).fetchall())
+        assert databases == {"memory": False, "warehouse": True}
+        assert con.execute("SELECT path FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()[0] \
+            != str(demo_warehouse)
     finally:
         con.close()
+
+
+def test_snapshot_holds_the_allowed_schemas_only(demo_warehouse):
+    """Enforced by construction: what is not in the snapshot file no query can reach."""
+    path = sql_console.snapshot(demo_warehouse)
+    assert path.parent == demo_warehouse.parent / ".sql_console"
+    with duckdb.connect(str(path), read_only=True) as con:
+        schemas = {s for (s,) in con.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
+        columns = {c for (c,) in con.execute("SELECT DISTINCT column_name FROM duckdb_columns()").fetchall()}
+    with duckdb.connect(str(demo_warehouse), read_only=True) as con:
+        expected = {s for (s,) in con.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
+    assert schemas == expected & set(sql_console.ALLOWED_SCHEMAS) == set(sql_console.ALLOWED_SCHEMAS)
+    assert "birth_date" not in columns
+    assert sql_console.snapshot(demo_warehouse) == path  # built once per published version
+
+
+def test_snapshot_follows_a_new_published_warehouse(demo_warehouse, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, warehouse)
+    first = sql_console.snapshot(warehouse)
+    assert run_query(warehouse, "SELECT count(*) AS n FROM marts.dim_patient").frame["n"].tolist() == [16]
+    # A refresh publishes by renaming a new file over the old one.
+    replacement = tmp_path / "new.duckdb"
+    shutil.copy(demo_warehouse, replacement)
+    with duckdb.connect(str(replacement)) as con:
+        con.execute("DELETE FROM marts.dim_patient WHERE sex = 'M'")
+        females = con.execute("SELECT count(*) FROM marts.dim_patient").fetchone()[0]
+    os.replace(replacement, warehouse)
+    assert run_query(warehouse, "SELECT count(*) AS n FROM marts.dim_patient").frame["n"].tolist() == [females]
+    second = sql_console.snapshot(warehouse)
+    assert second != first and not first.exists()
+    assert sorted(p.name for p in second.parent.iterdir()) == [second.name]
 
 
 def test_console_sees_the_allowed_schemas_only(demo_warehouse):
