@@ -196,7 +196,10 @@ def _day_after_export(raw: Path) -> str:
 
     import duckdb
 
-    last = duckdb.sql(f"SELECT max(CAST(last_contact_date AS DATE)) FROM read_csv('{raw / 'follow_up.csv'}')").fetchone()[0]
+    with duckdb.connect() as con:
+        last = con.execute(
+            f"SELECT max(CAST(last_contact_date AS DATE)) FROM read_csv('{raw / 'follow_up.csv'}')"
+        ).fetchone()[0]
     return min(last + dt.timedelta(days=1), dt.date.today()).isoformat()
 
 
