@@ -12,13 +12,22 @@ from pathlib import Path
 from . import config, publish
 
 
-def prepare() -> None:
-    """Write dbt's manifest (dbt parse) so Dagster can build its asset graph."""
+def prepare(force: bool = True) -> None:
+    """Write dbt's manifest (dbt parse) so Dagster can build its asset graph. Unless
+    ``force``, skipped when the manifest was parsed from the dbt project as it is now."""
+    from .refresh_plan import dbt_fingerprint
+
+    target = config.DBT_PROJECT_DIR / "target"
+    stamp = target / "prrt_manifest_fingerprint"
+    fingerprint = dbt_fingerprint()
+    if not force and (target / "manifest.json").exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return
     subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "parse", "--quiet",
          "--project-dir", str(config.DBT_PROJECT_DIR), "--profiles-dir", str(config.DBT_PROJECT_DIR)],
         check=True,
     )
+    stamp.write_text(fingerprint)
 
 
 def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int:
@@ -32,7 +41,7 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int
     if not config.raw_dir().is_dir():
         print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
         return 2
-    prepare()
+    prepare(force=False)
     # Imported only now: the definitions read the manifest and the environment at import.
     import dagster as dg
 

@@ -37,16 +37,27 @@ class RefreshPlan:
     new_files: tuple[str, ...] = field(default=())  # incremental: the files to ingest
 
 
-def rules_fingerprint(key: bytes) -> str:
-    """Changes whenever a rule that shapes the warehouse changes, including the key
-    (only an HMAC of it is kept, never the key)."""
+def _digest(sources) -> "hashlib._Hash":
     digest = hashlib.sha256()
-    for source in RULE_SOURCES:
+    for source in sources:
         paths = sorted(source.rglob("*")) if source.is_dir() else [source]
         for path in paths:
             if path.is_file() and path.suffix in {".sql", ".yml", ".csv", ".py", ".md"}:
                 digest.update(str(path.relative_to(REPO_ROOT)).encode())
                 digest.update(path.read_bytes())
+    return digest
+
+
+def dbt_fingerprint() -> str:
+    """Changes whenever the dbt project does (models, seeds, macros, tests, settings)."""
+    return _digest([*(s for s in RULE_SOURCES if s.is_relative_to(DBT_PROJECT_DIR)), DBT_PROJECT_DIR / "tests",
+                    DBT_PROJECT_DIR / "profiles.yml"]).hexdigest()
+
+
+def rules_fingerprint(key: bytes) -> str:
+    """Changes whenever a rule that shapes the warehouse changes, including the key
+    (only an HMAC of it is kept, never the key)."""
+    digest = _digest(RULE_SOURCES)
     digest.update(hmac.new(key, b"prrt-rules-fingerprint", hashlib.sha256).digest())
     return digest.hexdigest()
 
