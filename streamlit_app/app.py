@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 st.set_page_config(page_title="PRRT outcomes", page_icon="☢️", layout="wide")
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"  # not "pages/": Streamlit would also run those files as a legacy multipage app
 navigation = st.navigation(
     {
         "Outcomes": [

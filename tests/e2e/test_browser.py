@@ -235,14 +235,9 @@ def test_uncaught_errors_show_the_type_only(tmp_path, page):
         _stop(process)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known: when the first request after a server start deep-links to a page (/sql), "
-    "Streamlit runs streamlit_app/pages/sql.py as a legacy multipage app (a folder named pages/ "
-    "next to app.py), without app.py's navigation and layout. Renaming the folder fixes it; "
-    "then remove this mark.",
-)
 def test_deep_link_on_a_fresh_server_uses_the_app_navigation(demo_warehouse, tmp_path, page):
+    """A first request straight to /sql gets the app's navigation (the page files live in
+    views/, not pages/, which Streamlit would also run as a legacy multipage app)."""
     env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse), "PYTHONWARNINGS": "ignore"}
     process, url = _serve(REPO / "streamlit_app" / "app.py", env, tmp_path / "streamlit.log")
     try:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
-PAGES = REPO / "streamlit_app" / "pages"
+PAGES = REPO / "streamlit_app" / "views"
 
 
 @pytest.fixture

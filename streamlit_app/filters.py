@@ -1,0 +1,196 @@
+"""Cohort filters shared by the outcome pages: sex, primary site, baseline imaging, treatment period.
+
+The chosen values live in ``st.session_state`` under ``filters.<name>`` (plain keys, not
+widget keys), so they hold while the user moves between pages: each page draws the same
+sidebar widgets with the stored values as defaults, and a widget's ``on_change`` copies its
+value back. An empty selection means "no restriction".
+
+Pages call ``cohort()`` (reads ``marts.dim_patient``, draws the sidebar, returns the
+filtered patients) and ``restrict(fact, patients)`` to keep a fact table's rows for those
+patients. ``apply(dim_patient, filters)`` is the pure part, usable without Streamlit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app import data
+
+# filter name -> dim_patient column (multi-select filters)
+CATEGORICAL: dict[str, str] = {
+    "sex": "sex",
+    "primary_site": "primary_site",
+    "baseline_imaging": "baseline_imaging",
+}
+PERIOD_COLUMN = "first_cycle_date"
+
+TITLES: dict[str, str] = {
+    "sex": "Sex",
+    "primary_site": "Primary site",
+    "baseline_imaging": "Baseline imaging",
+    "period": "Treatment period (first cycle)",
+}
+
+# readable labels of coded values, by dim_patient column (display only; data keep the codes)
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "sex": {"F": "Female", "M": "Male"},
+    "primary_site": {
+        "pancreas": "Pancreas", "gi": "GI", "lung": "Lung", "unknown_primary": "Unknown primary", "other": "Other",
+    },
+    "baseline_imaging": {"tc99m_octreotide": "99mTc-octreotide", "ga68_dotatate_pet": "68Ga-DOTATATE PET"},
+}
+
+_STATE = "filters.{}"
+_WIDGET = "_filters_widget.{}"
+
+
+def label(column: str, value: object) -> str:
+    """Readable label of a coded value (e.g. primary_site 'gi' -> 'GI'); missing -> 'missing'."""
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return "missing"
+    return VALUE_LABELS.get(column, {}).get(str(value), str(value))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A cohort selection. Empty tuples and ``period = None`` do not restrict."""
+
+    sex: tuple[str, ...] = ()
+    primary_site: tuple[str, ...] = ()
+    baseline_imaging: tuple[str, ...] = ()
+    period: tuple[dt.date, dt.date] | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sex or self.primary_site or self.baseline_imaging or self.period)
+
+    def describe(self) -> str:
+        parts = []
+        for name, column in CATEGORICAL.items():
+            chosen = getattr(self, name)
+            if chosen:
+                parts.append(f"{TITLES[name]}: {', '.join(label(column, v) for v in chosen)}")
+        if self.period:
+            parts.append(f"first cycle {self.period[0]:%Y-%m-%d} to {self.period[1]:%Y-%m-%d}")
+        return "; ".join(parts) if parts else "all patients"
+
+
+def apply(dim_patient: pd.DataFrame, filters: Filters | None = None) -> pd.DataFrame:
+    """The rows of ``dim_patient`` that pass ``filters`` (default: the session's filters)."""
+    filters = current() if filters is None else filters
+    keep = pd.Series(True, index=dim_patient.index)
+    for name, column in CATEGORICAL.items():
+        chosen = getattr(filters, name)
+        if chosen:
+            keep &= dim_patient[column].isin(list(chosen))
+    if filters.period:
+        start, end = (pd.Timestamp(d) for d in filters.period)
+        first = pd.to_datetime(dim_patient[PERIOD_COLUMN])
+        keep &= first.between(start, end)  # NaT (never treated) is outside any period
+    return dim_patient[keep]
+
+
+def restrict(fact: pd.DataFrame, patients: pd.DataFrame, key: str = "patient_key") -> pd.DataFrame:
+    """The rows of a fact table that belong to ``patients`` (a filtered dim_patient)."""
+    if len(patients) == 0:
+        return fact.iloc[0:0]
+    return fact[fact[key].isin(patients[key])]
+
+
+# --- session state ------------------------------------------------------------------
+
+
+def current() -> Filters:
+    """The filters stored in this session (none outside a Streamlit session)."""
+    state = st.session_state
+    values = {name: tuple(state.get(_STATE.format(name), ())) for name in CATEGORICAL}
+    period = state.get(_STATE.format("period"))
+    return Filters(**values, period=tuple(period) if period else None)
+
+
+def _store(name: str) -> None:
+    value = st.session_state.get(_WIDGET.format(name))
+    if name == "period":
+        if value is None or len(value) != 2:  # a range being picked: keep the previous one
+            return
+        bounds = st.session_state.get("_filters_period_bounds")
+        value = None if bounds and tuple(value) == tuple(bounds) else tuple(value)
+    st.session_state[_STATE.format(name)] = value
+
+
+def reset() -> None:
+    for name in (*CATEGORICAL, "period"):
+        st.session_state.pop(_STATE.format(name), None)
+        st.session_state.pop(_WIDGET.format(name), None)
+
+
+def _options(values: pd.Series) -> list[str]:
+    return sorted(str(v) for v in values.dropna().unique())
+
+
+def sidebar(dim_patient: pd.DataFrame) -> Filters:
+    """Draw the filter widgets in the sidebar (defaults: the stored values); return the filters."""
+    stored = current()
+    bar = st.sidebar
+    bar.header("Cohort filters")
+    for name, column in CATEGORICAL.items():
+        options = _options(dim_patient[column])
+        default = [v for v in getattr(stored, name) if v in options]
+        bar.multiselect(
+            TITLES[name], options, default=default, key=_WIDGET.format(name),
+            format_func=lambda v, c=column: label(c, v), placeholder="All",
+            on_change=_store, args=(name,),
+        )
+    first = pd.to_datetime(dim_patient[PERIOD_COLUMN]).dropna()
+    if not first.empty:
+        bounds = (first.min().date(), first.max().date())
+        st.session_state["_filters_period_bounds"] = bounds
+        start, end = stored.period or bounds
+        value = (min(max(start, bounds[0]), bounds[1]), max(min(end, bounds[1]), bounds[0]))
+        bar.date_input(
+            TITLES["period"], value=value, min_value=bounds[0], max_value=bounds[1],
+            key=_WIDGET.format("period"), on_change=_store, args=("period",), format="YYYY-MM-DD",
+        )
+    bar.button("Reset filters", on_click=reset, disabled=not stored.active, icon=":material/filter_alt_off:")
+    return current()
+
+
+@dataclass(frozen=True)
+class Cohort:
+    patients: pd.DataFrame  # filtered dim_patient
+    n_total: int
+    filters: Filters
+
+    @property
+    def n(self) -> int:
+        return len(self.patients)
+
+    @property
+    def keys(self) -> pd.Series:
+        return self.patients["patient_key"]
+
+
+def cohort() -> Cohort:
+    """Read dim_patient, draw the sidebar filters and the patient count, return the filtered cohort.
+
+    Stops the page with a message when there is no warehouse yet or no patient passes.
+    """
+    try:
+        dim_patient = data.dim_patient()
+    except FileNotFoundError as missing:
+        st.info(f"{missing}")
+        st.stop()
+    filters = sidebar(dim_patient)
+    patients = apply(dim_patient, filters)
+    st.sidebar.markdown(f"**{len(patients):,} of {len(dim_patient):,} patients**")
+    if filters.active:
+        st.sidebar.caption(filters.describe())
+    if patients.empty:
+        st.info("No patient matches the filters. Widen them in the sidebar (or reset them).")
+        st.stop()
+    return Cohort(patients, len(dim_patient), filters)
+

@@ -1,0 +1,184 @@
+"""Cohort: who was treated, with what, and how they did (the paper's Table 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from prrt.analytics import kaplan_meier
+from prrt.analytics.cohort import CohortSummary, summarise_cohort
+from prrt.analytics.frequency import frequency_table
+from prrt.analytics.survival import MedianSurvival
+from streamlit_app import charts, data, filters
+
+# Table 1: dim_patient column -> readable label, in display order
+TABLE_1 = {
+    "patient": "Patient",
+    "sex": "Sex",
+    "age_at_first_cycle": "Age",
+    "primary_site": "Primary site",
+    "metastatic_sites": "Metastases",
+    "baseline_imaging": "Baseline imaging",
+    "krenning_score": "Krenning score",
+    "prior_surgery": "Surgery",
+    "prior_radiotherapy": "Radiotherapy",
+    "prior_chemotherapy": "Chemotherapy",
+    "hypertension": "Hypertension",
+    "diabetes": "Diabetes",
+    "first_cycle_date": "First cycle",
+    "n_cycles": "Cycles",
+    "cumulative_activity_gbq": "Cumulative activity (GBq)",
+    "ecog_pre": "ECOG before",
+    "ecog_post": "ECOG after",
+    "kps_pre": "KPS before",
+    "kps_post": "KPS after",
+    "best_overall_response": "Best response",
+    "confirmed_best_overall_response": "Best response (confirmed)",
+    "worst_ctcae_grade": "Worst CTCAE grade",
+    "os_months": "OS (months)",
+    "vital_status": "Vital status",
+    "patient_key": "Patient key",
+}
+
+COUNTED = {
+    "Sex": "sex",
+    "Primary site": "primary_site",
+    "Metastases": "metastatic_sites",
+    "Baseline imaging": "baseline_imaging",
+    "Krenning score": "krenning_score",
+    "Surgery": "prior_surgery",
+    "Radiotherapy": "prior_radiotherapy",
+    "Chemotherapy": "prior_chemotherapy",
+    "Hypertension": "hypertension",
+    "Diabetes": "diabetes",
+    "Best response": "best_overall_response",
+}
+
+
+@dataclass
+class CohortPage:
+    summary: CohortSummary
+    os_median: MedianSurvival | None
+    counts: pd.DataFrame
+    medians: pd.DataFrame
+    table_1: pd.DataFrame
+
+
+def load(patients: pd.DataFrame) -> CohortPage:
+    """Everything the page shows, from the filtered dim_patient."""
+    summary = summarise_cohort(patients)
+    survival = patients[["os_months", "os_event"]].dropna()
+    os_median = kaplan_meier(survival["os_months"], survival["os_event"]).median("log-log") if len(survival) else None
+
+    counts = frequency_table(
+        patients, COUNTED, separators={"metastatic_sites": ","},
+        orders={"best_overall_response": ["CR", "PR", "SD", "PD"], "sex": ["F", "M"]},
+    )
+    counts["level"] = [
+        filters.label(COUNTED[v], level) if COUNTED[v] in filters.VALUE_LABELS
+        else _site(level) if v == "Metastases" else level
+        for v, level in zip(counts["variable"], counts["level"], strict=True)
+    ]
+
+    def row(label: str, value) -> dict:
+        if value is None:
+            return {"Characteristic": label, "Median": None, "Minimum": None, "Maximum": None}
+        return {"Characteristic": label, "Median": value.median, "Minimum": value.minimum, "Maximum": value.maximum}
+
+    medians = pd.DataFrame([
+        row("Age at first cycle (years)", summary.age),
+        row("Cycles", summary.cycles),
+        row("Cumulative activity (GBq)", summary.cumulative_activity_gbq),
+    ])
+
+    table = patients.assign(patient=charts.short_key(patients["patient_key"]).to_numpy())
+    table = table[[c for c in TABLE_1 if c in table]].copy()
+    for column, labels in filters.VALUE_LABELS.items():
+        if column in table:
+            table[column] = table[column].map(labels).fillna(table[column])
+    if "metastatic_sites" in table:  # few distinct combinations: label each once
+        sites = table["metastatic_sites"].dropna().unique()
+        table["metastatic_sites"] = table["metastatic_sites"].map(
+            {v: ", ".join(_site(x) for x in v.split(",")) for v in sites})
+    if "vital_status" in table:
+        table["vital_status"] = table["vital_status"].str.capitalize()
+    table["os_months"] = table["os_months"].round(1)
+    return CohortPage(summary, os_median, counts, medians, table.rename(columns=TABLE_1))
+
+
+def _site(code: str) -> str:
+    """'lymph_node' -> 'Lymph node'."""
+    code = code.strip()
+    return code.replace("_", " ").capitalize() if code != "missing" else code
+
+
+def _range(value) -> str:
+    return str(value) if value is not None else "–"
+
+
+def main() -> None:
+    st.title("Cohort")
+    cohort = filters.cohort()
+    page = load(cohort.patients)
+    s = page.summary
+
+    refreshed = data.last_refresh()
+    if not refreshed.empty:
+        st.caption(f"Warehouse published {refreshed['published_at'].iloc[0]:%Y-%m-%d %H:%M} UTC "
+                   f"from {refreshed['raw_dir'].iloc[0]}")
+
+    c = st.columns(4)
+    c[0].metric("Patients", f"{s.n_patients:,}")
+    c[1].metric("Female / male", f"{s.sex_counts.get('F', 0):,} / {s.sex_counts.get('M', 0):,}")
+    c[2].metric("Median age, years (range)", _range(s.age))
+    c[3].metric("Deaths", f"{s.deaths:,}")
+    c = st.columns(3)
+    c[0].metric("Median cycles (range)", _range(s.cycles))
+    c[1].metric("Median cumulative activity, GBq (range)", _range(s.cumulative_activity_gbq))
+    c = st.columns(3)
+    c[0].metric("ECOG median before → after",
+                f"{s.ecog_pre:g} → {s.ecog_post:g}" if s.ecog_pre is not None and s.ecog_post is not None else "–")
+    c[1].metric("KPS median before → after",
+                f"{s.kps_pre:g} → {s.kps_post:g}" if s.kps_pre is not None and s.kps_post is not None else "–")
+    m = page.os_median
+    if m is not None and m.median is not None:
+        ci = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
+        ci += f"–{m.ci_upper:.1f}" if m.ci_upper is not None else "–NR"
+        c[2].metric("Median OS, months (95% CI, log-log)", f"{m.median:.1f} ({ci})")
+    else:
+        c[2].metric("Median OS, months", "not reached")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Best overall response (RECIST 1.1, unconfirmed)")
+        bor = page.counts[page.counts["variable"] == "Best response"].copy()
+        bor["label"] = [f"{n:,} ({p:.1f}%)" for n, p in zip(bor["n"], bor["pct"], strict=True)]
+        if bor["n"].sum() == 0:
+            st.info("No best overall response recorded for these patients.")
+        else:
+            chart = charts.counts_bar(bor, "level", order=[*charts.RESPONSE_ORDER, "missing"],
+                                      colour=charts.response_scale(bor["level"]), label="label")
+            charts.show(chart, "best_response")
+    with right:
+        st.subheader("Medians and ranges")
+        charts.table(page.medians, "cohort_medians")
+    st.subheader("Counts")
+    charts.table(page.counts.rename(columns={"variable": "Characteristic", "level": "Level", "n": "Patients",
+                                             "pct": "%"}), "cohort_counts", height=300)
+
+    st.subheader("Table 1: one row per patient")
+    st.caption("Sort by clicking a column header. Patient is the start of the pseudonymous patient key.")
+    charts.table(
+        page.table_1, "table_1",
+        column_config={
+            "Cumulative activity (GBq)": st.column_config.NumberColumn(format="%.2f"),
+            "OS (months)": st.column_config.NumberColumn(format="%.1f"),
+            "First cycle": st.column_config.DateColumn(format="YYYY-MM-DD"),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

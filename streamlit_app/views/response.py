@@ -1,0 +1,146 @@
+"""Response: best overall response (RECIST 1.1), ORR/DCR with exact CIs, waterfall and swimmer plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from prrt.analytics import response_rates
+from prrt.analytics.response import ResponseRates
+from streamlit_app import charts, data, filters
+
+DEFINITIONS = {
+    "Unconfirmed (as in the paper)": "best_overall_response",
+    "Confirmed (RECIST 1.1, CR/PR repeated ≥ 28 days later)": "confirmed_best_overall_response",
+}
+CATEGORIES = ["CR", "PR", "SD", "PD", "NE/missing"]
+MAX_WATERFALL_BARS = 2_000
+MAX_LANES = 200
+
+
+@dataclass
+class ResponsePage:
+    rates: dict[str, ResponseRates]  # definition label -> rates
+    distribution: pd.DataFrame  # definition, response, n, pct
+    waterfall: pd.DataFrame  # patient, patient_key, best_pct_change, best_overall_response
+
+
+def load(patients: pd.DataFrame, best_change: pd.DataFrame, *, evaluable_only: bool = False) -> ResponsePage:
+    """Rates and distributions from the filtered dim_patient; ``best_change``: data.best_tumour_change()."""
+    rates = {
+        label: response_rates(patients[column], evaluable_only=evaluable_only)
+        for label, column in DEFINITIONS.items() if column in patients
+    }
+    rows = []
+    for label, r in rates.items():
+        for category in CATEGORIES:
+            n = r.counts[category]
+            rows.append({"definition": label.split(" (")[0], "response": category, "n": n,
+                         "pct": 100.0 * n / len(patients) if len(patients) else float("nan")})
+    distribution = pd.DataFrame(rows)
+
+    best = filters.restrict(best_change, patients)[["patient_key", "best_pct_change"]]
+    best = best.merge(patients[["patient_key", "best_overall_response"]], on="patient_key", how="left")
+    best["best_overall_response"] = best["best_overall_response"].fillna("missing")
+    best.insert(0, "patient", charts.short_key(best["patient_key"]).to_numpy())
+    best = best.sort_values(["best_pct_change", "patient_key"], ascending=[False, True], kind="stable")
+    return ResponsePage(rates, distribution, best.reset_index(drop=True))
+
+
+def swimmer_frames(patients: pd.DataFrame, lanes: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Lanes (longest follow-up first, at most ``lanes``) from fct_survival, their cycles and
+    post-baseline assessments (read for those patients only)."""
+    keys = tuple(patients.nlargest(lanes, "os_months")["patient_key"])  # ties: dim_patient order
+    s = data.survival_for_patients(keys)[["patient_key", "os_months", "os_event"]].dropna()
+    s = s.sort_values(["os_months", "patient_key"], ascending=[False, True])
+    c = data.treatment_cycles_for_patients(keys)[["patient_key", "cycle_number", "days_from_first_cycle"]].copy()
+    c["month"] = charts.months(c["days_from_first_cycle"].astype(float))
+    a = data.tumour_assessments_for_patients(keys)
+    a = a.loc[a["is_post_baseline"].fillna(False).astype(bool), ["patient_key", "days_from_first_cycle",
+                                                                  "recist_response"]].copy()
+    a["month"] = charts.months(a["days_from_first_cycle"].astype(float))
+    lanes_frame = s.merge(c.groupby("patient_key", as_index=False)["month"].max(), on="patient_key", how="left")
+    lanes_frame = lanes_frame.rename(columns={"os_months": "followup_end", "month": "treatment_end"})
+    lanes_frame["treatment_end"] = lanes_frame["treatment_end"].fillna(0.0)
+    lanes_frame["outcome"] = lanes_frame["os_event"].map({1: "Death", 0: "Alive at last contact"})
+    for frame in (lanes_frame, c, a):
+        frame["patient"] = charts.short_key(frame["patient_key"]).to_numpy()
+    return lanes_frame, c, a
+
+
+def _rate(p) -> str:
+    return f"{p.k:,}/{p.n:,} ({100 * p.proportion:.1f}%)"
+
+
+def _ci(p) -> str:
+    return f"95% CI {100 * p.ci_lower:.1f}–{100 * p.ci_upper:.1f}% (Clopper-Pearson)"
+
+
+def main() -> None:
+    st.title("Response")
+    cohort = filters.cohort()
+    evaluable_only = st.toggle("Evaluable patients only (exclude NE/missing from the denominator)", value=False,
+                               key="response_evaluable_only")
+    page = load(cohort.patients, data.best_tumour_change(), evaluable_only=evaluable_only)
+
+    st.subheader("Objective response and disease control")
+    for label, r in page.rates.items():
+        st.markdown(f"**{label}**")
+        short = label.split(" (")[0].lower()
+        c = st.columns(3)
+        c[0].metric(f"ORR, {short}", _rate(r.orr), help="CR + PR")
+        c[0].caption(_ci(r.orr))
+        c[1].metric(f"DCR, {short}", _rate(r.dcr), help="CR + PR + SD")
+        c[1].caption(_ci(r.dcr))
+        c[2].metric(f"CR / PR / SD / PD, {short}", " / ".join(f"{r.counts[k]:,}" for k in ("CR", "PR", "SD", "PD")),
+                    help=f"NE or missing: {r.counts['NE/missing']:,}")
+    rates_table = pd.DataFrame([
+        {"Definition": label.split(" (")[0], "Measure": p.label, "Patients": p.k, "N": p.n,
+         "%": round(100 * p.proportion, 1), "95% CI lower (%)": round(100 * p.ci_lower, 1),
+         "95% CI upper (%)": round(100 * p.ci_upper, 1), "Method": p.method}
+        for label, r in page.rates.items() for p in (r.orr, r.dcr)
+    ])
+    charts.table(rates_table, "response_rates")
+
+    st.subheader("Best overall response")
+    dist = page.distribution.copy()
+    dist["label"] = [f"{n:,} ({p:.1f}%)" for n, p in zip(dist["n"], dist["pct"], strict=True)]
+    charts.show(charts.counts_bar(dist, "response", order=CATEGORIES, group="definition", label="label"),
+                "best_response_distribution")
+    wide = dist.pivot(index="response", columns="definition", values="n").reindex(CATEGORIES)
+    wide = wide[list(dict.fromkeys(dist["definition"]))].reset_index()
+    charts.table(wide.rename(columns={"response": "Best response"}), "best_response_counts")
+
+    st.subheader("Waterfall: best change in the sum of diameters")
+    waterfall = page.waterfall
+    if waterfall.empty:
+        st.info("No post-baseline measurement of the sum of diameters for these patients.")
+    else:
+        shown = charts.thin_sorted(waterfall, MAX_WATERFALL_BARS)
+        st.caption(f"{len(waterfall):,} of {cohort.n:,} patients have a post-baseline sum of diameters; best = "
+                   "lowest post-baseline % change from baseline. Dashed lines: RECIST 1.1 −30% (PR) and +20% (PD)."
+                   + (f" Every {len(waterfall) / len(shown):.0f}th patient of the sorted list is drawn "
+                      f"({len(shown):,} bars); the CSV has all." if len(shown) < len(waterfall) else ""))
+        charts.show(charts.waterfall(shown), "waterfall")
+        charts.table(waterfall.rename(columns={"patient": "Patient", "patient_key": "Patient key",
+                                               "best_pct_change": "Best % change",
+                                               "best_overall_response": "Best response"}), "waterfall_data",
+                     height=250)
+
+    st.subheader("Swimmer plot")
+    n_lanes = cohort.n if cohort.n <= 60 else st.slider("Lanes (longest follow-up first)", 10,
+                                                        min(cohort.n, MAX_LANES), 50, key="response_lanes")
+    lanes, cycles, assessments = swimmer_frames(cohort.patients, n_lanes)
+    if lanes.empty:
+        st.info("No follow-up recorded for these patients.")
+    else:
+        st.caption("Grey: follow-up from the first cycle; blue bar: first to last cycle, ticks: cycles; "
+                   "dots: tumour assessments by RECIST response; end marker: death (×) or alive at last contact (▸)."
+                   + (f" {len(lanes):,} of {cohort.n:,} patients shown." if len(lanes) < cohort.n else ""))
+        charts.show(charts.swimmer(lanes, cycles, assessments), "swimmer")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""charts.py renders real images; the pages' aggregated reads agree with pandas on the same rows;
+the pages survive missing values and take their large-cohort paths without error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit as st
+
+from streamlit_app import charts, data, filters
+from streamlit_app.views import response as response_page
+from streamlit_app.views import survival as survival_page
+from streamlit_app.views import toxicity as toxicity_page
+
+from .conftest import OUTCOME_PAGES, dataframe_with, metrics, open_page, sidebar_count
+
+# --- charts ----------------------------------------------------------------------------
+
+
+def test_a_page_chart_renders_to_png_and_svg(warehouse):
+    patients = data.dim_patient()
+    page = survival_page.load(survival_page.prepare(patients, data.toxicity_events()), "sex")
+    chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk)
+    png = charts.to_png(chart)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width > 1000 and height > 600  # scale 2 of a ~720 x 400 chart
+    svg = charts.to_svg(chart)
+    assert svg.lstrip().startswith("<svg") and "Number at risk" in svg and "Female" in svg
+
+
+def test_big_charts_export_beyond_altairs_row_limit():
+    frame = pd.DataFrame({"patient": [f"p{i}" for i in range(6000)], "best_pct_change": np.linspace(50, -100, 6000),
+                          "best_overall_response": "PR"})
+    assert charts.to_png(charts.waterfall(frame))[:4] == b"\x89PNG"
+
+
+def test_ctcae_bands_follow_the_seed(warehouse):
+    criteria = data.ctcae_criteria()
+    anemia = charts.ctcae_thresholds(criteria[criteria["analyte"] == "hemoglobin"], lln=12.0, uln=16.0)
+    bands = charts.ctcae_bands(anemia, 5.0, 15.0).set_index("grade")
+    assert bands.to_dict("index") == {1: {"lower": 10.0, "upper": 12.0}, 2: {"lower": 8.0, "upper": 10.0},
+                                      3: {"lower": 5.0, "upper": 8.0}}
+    # creatinine: the higher of the ULN- and baseline-based grades -> each grade starts at the lower threshold
+    creatinine = charts.ctcae_thresholds(criteria[criteria["analyte"] == "creatinine"], lln=45, uln=90, baseline=70)
+    assert creatinine.set_index("grade")["threshold"].to_dict() == {1: 70.0, 2: 105.0, 3: 210.0, 4: 540.0}
+    assert charts.ctcae_bands(creatinine, 50, 300)["grade"].tolist() == [1, 2, 3]
+
+
+def test_waterfall_thinning_keeps_the_ends():
+    frame = pd.DataFrame({"x": range(10_000)})
+    thinned = charts.thin_sorted(frame, 2_000)
+    assert len(thinned) == 2_000 and thinned["x"].iloc[0] == 0 and thinned["x"].iloc[-1] == 9_999
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+def _of(rows: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    return filters.restrict(rows, patients)
+
+
+SELECTIONS = [
+    filters.Filters(),
+    filters.Filters(sex=("F",)),
+    filters.Filters(primary_site=("pancreas", "gi"), baseline_imaging=("tc99m_octreotide",)),
+    filters.Filters(period=(dt.date(2018, 1, 1), dt.date(2019, 3, 9))),
+]
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_sql_cohort_reads_match_pandas_on_the_filtered_rows(warehouse, demo_db, selection):
+    patients = filters.apply(data.dim_patient(), selection)
+    labs = demo_db.execute("SELECT * FROM marts.fct_lab_result WHERE analyte = 'hemoglobin'").df()
+    labs = _of(labs, patients).dropna(subset=["value", "days_from_first_cycle"])
+    month = (labs["days_from_first_cycle"] / 30.4375).round()
+    expected = labs.assign(month=month).groupby("month")["value"].agg(
+        q1=lambda v: v.quantile(0.25), median="median", q3=lambda v: v.quantile(0.75), n="size")
+    expected = expected[expected["n"] >= 3].reset_index()
+    summary = data.lab_monthly_summary("hemoglobin", selection)
+    pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
+
+    limits = data.lab_limits("hemoglobin", selection).iloc[0]
+    assert limits["n"] == len(labs) and limits["uln"] == labs["uln"].median()
+
+    cycles = _of(demo_db.execute("SELECT * FROM marts.fct_treatment_cycle").df(), patients)
+    median_days = data.median_cycle_days(selection)
+    assert median_days["patients"].tolist() == cycles.groupby("cycle_number").size().tolist()
+    medians = cycles.groupby("cycle_number")["days_from_first_cycle"].median()
+    assert median_days["median_day"].tolist() == medians.tolist()
+
+
+def test_best_tumour_change_is_the_lowest_post_baseline_change(warehouse, demo_db):
+    assessments = demo_db.execute("SELECT * FROM marts.fct_tumour_assessment").df()
+    post = assessments[assessments["is_post_baseline"]]
+    expected = post.groupby("patient_key")["pct_change_from_baseline_sum"].min()
+    best = data.best_tumour_change().set_index("patient_key")["best_pct_change"]
+    pd.testing.assert_series_equal(best.sort_index(), expected.sort_index(), check_names=False)
+
+
+def test_toxicity_events_give_the_same_table_2_as_the_whole_mart(warehouse, demo_db):
+    from prrt.analytics import toxicity_table
+
+    whole = demo_db.execute("SELECT * FROM marts.fct_toxicity").df()
+    patients = data.dim_patient()
+    page = toxicity_page.load(patients, data.toxicity_events(), data.toxicity_assessed())
+    full = toxicity_table(whole, 16)
+    pd.testing.assert_frame_equal(page.table_2, full[full["any_grade_n"] > 0].reset_index(drop=True))
+    emergent = toxicity_page.load(patients, data.toxicity_events(), data.toxicity_assessed(),
+                                  treatment_emergent_only=True)
+    full = toxicity_table(whole, 16, treatment_emergent_only=True)
+    pd.testing.assert_frame_equal(emergent.table_2, full[full["ctcae_term"].isin(emergent.table_2["ctcae_term"])]
+                                  .reset_index(drop=True))
+    # survival's toxicity group from the grade >= 2 rows equals the analytics' own on the whole mart
+    from prrt.analytics import add_derived_groups
+
+    ours = survival_page.prepare(patients, data.toxicity_events(2))["toxicity_grade_group"]
+    theirs = add_derived_groups(patients, whole)["toxicity_grade_group"]
+    assert ours.tolist() == theirs.tolist()
+
+
+def test_swimmer_lanes_end_at_fct_survival(warehouse, demo_db):
+    lanes, cycles, assessments = response_page.swimmer_frames(data.dim_patient(), 16)
+    survival = demo_db.execute("SELECT patient_key, os_months, os_event FROM marts.fct_survival").df()
+    merged = lanes.merge(survival, on="patient_key")
+    assert len(merged) == 16 and (merged["followup_end"] == merged["os_months"]).all()
+    assert (merged["outcome"] == "Death").sum() == 3
+    assert len(cycles) == 59 and (assessments["recist_response"] != "NE").all()
+
+
+# --- missing values ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def holey_warehouse(monkeypatch, demo_warehouse, tmp_path):
+    """The demo warehouse with holes: no post values, responses, scans, labs or survival for some."""
+    copy = tmp_path / "holey.duckdb"
+    shutil.copy(demo_warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("UPDATE marts.dim_patient SET ecog_post = NULL, kps_post = NULL")
+        con.execute("UPDATE marts.dim_patient SET best_overall_response = NULL, confirmed_best_overall_response = NULL,"
+                    " krenning_score = NULL, metastatic_sites = NULL WHERE age_at_first_cycle > 60")
+        con.execute("UPDATE marts.dim_patient SET os_months = NULL, os_event = NULL WHERE sex = 'M'")
+        con.execute("DELETE FROM marts.fct_survival WHERE patient_key IN"
+                    " (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
+        con.execute("DELETE FROM marts.fct_tumour_assessment")
+        con.execute("DELETE FROM marts.fct_lab_result WHERE analyte = 'hemoglobin' AND patient_key IN"
+                    " (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
+        con.execute("DELETE FROM marts.fct_toxicity")
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(copy))
+    st.cache_data.clear()
+    yield copy
+    st.cache_data.clear()
+
+
+@pytest.mark.parametrize("page", OUTCOME_PAGES)
+def test_pages_survive_missing_values(holey_warehouse, page):
+    at = open_page(page)
+    assert not at.exception and not at.error
+    assert sidebar_count(at) == "16 of 16 patients"
+    if page == "performance_status":
+        assert len(at.info) == 2  # no after-treatment ECOG or KPS
+    if page == "response":
+        with duckdb.connect(str(holey_warehouse), read_only=True) as con:
+            responders = con.execute("SELECT count(*) FROM marts.dim_patient"
+                                     " WHERE best_overall_response IN ('CR', 'PR')").fetchone()[0]
+        # a missing best response counts in the denominator as a non-responder
+        assert metrics(at)["ORR, unconfirmed"] == f"{responders}/16 ({100 * responders / 16:.1f}%)"
+        assert any("No post-baseline measurement" in i.value for i in at.info)
+    if page == "toxicity":
+        assert any("No grade ≥ 1 toxicity" in i.value for i in at.info)
+        men = open_page(page, {"filters.sex": ["M"]})
+        assert not men.exception and any("No Haemoglobin results" in i.value for i in men.info)
+    if page == "survival":
+        assert metrics(at)["Patients"] == "9"
+
+
+# --- a larger cohort ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", OUTCOME_PAGES)
+def test_large_cohort_paths(monkeypatch, synthetic_warehouse, page):
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(synthetic_warehouse))
+    st.cache_data.clear()
+    at = open_page(page)
+    assert not at.exception and not at.error
+    assert sidebar_count(at) == "400 of 400 patients"
+    captions = " ".join(c.value for c in at.caption)
+    if page == "toxicity":
+        assert "too many for one row each" in captions and "monthly median and interquartile range" in captions
+    if page == "response":
+        assert "of 400 patients shown" in captions
+        at.slider(key="response_lanes").set_value(120).run()
+        assert not at.exception and "120 of 400 patients shown" in " ".join(c.value for c in at.caption)
+    if page == "performance_status":
+        assert "line width: patients" in captions
+    if page == "survival":
+        assert metrics(at)["Patients"] == "400"
+        assert len(dataframe_with(at, "HR")) >= 10
+    st.cache_data.clear()
