@@ -207,3 +207,24 @@ def test_published_lab_nadir(demo_db):
     # nadirs are after the first administration, and the haematological ones are falls
     assert table["days_to_nadir_median"].gt(0).all()
     assert table.loc[["hemoglobin", "wbc", "platelets"], "pct_change_median"].lt(0).all()
+
+
+def test_lab_nadir_mart_holds_the_worst_post_baseline_value_first_reached(demo_db):
+    nadir = demo_db.execute("SELECT * FROM marts.fct_lab_nadir").df().set_index(["patient_key", "analyte"])
+    labs = demo_db.execute(
+        """SELECT l.patient_key, l.analyte, l.value, l.days_from_first_cycle, c.direction
+           FROM marts.fct_lab_result l
+           JOIN (SELECT DISTINCT analyte, direction FROM reference.ctcae_v4_03_lab_criteria) c USING (analyte)
+           WHERE l.is_post_baseline"""
+    ).df()
+    assert len(nadir) == len(labs.groupby(["patient_key", "analyte"]))
+    for (patient, analyte), rows in labs.groupby(["patient_key", "analyte"]):
+        worst = rows["value"].min() if rows["direction"].iloc[0] == "low" else rows["value"].max()
+        row = nadir.loc[(patient, analyte)]
+        assert row["nadir_value"] == worst
+        assert row["days_to_nadir"] == rows.loc[rows["value"] == worst, "days_from_first_cycle"].min()
+        assert row["n_post_baseline_samples"] == len(rows)
+    # the published summary is of that mart
+    counts = dict(demo_db.execute("SELECT analyte, count(*) FROM marts.fct_lab_nadir GROUP BY analyte").fetchall())
+    published = dict(demo_db.execute("SELECT analyte, n_patients FROM analytics.lab_nadir").fetchall())
+    assert published == counts

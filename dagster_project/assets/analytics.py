@@ -1,21 +1,29 @@
 """Outcome analytics (lifelines, scipy) computed from the marts into schema ``analytics``.
 
-The statistics live in ``prrt.analytics`` (no Dagster there); this module only reads the
-mart columns they need (``MART_COLUMNS``), calls ``build_analytics_tables`` and writes one
-table per asset. Descriptions and column schemas come from ``prrt.analytics.catalog``.
+The statistics live in ``prrt.analytics`` (no Dagster there); this module only runs the
+queries of ``ANALYTICS_QUERIES`` (each reads just what its computations need: the patient
+columns, toxicity counts per term and grade, the per-patient lab nadir), calls
+``build_analytics_tables`` and writes one table per asset. Descriptions and column schemas
+come from ``prrt.analytics.catalog``.
 """
 
 
+from collections.abc import Iterator
+
 import dagster as dg
+import duckdb
 import pandas as pd
 
-from prrt.analytics.catalog import MART_COLUMNS, TABLES
+from prrt.analytics.catalog import ANALYTICS_QUERIES, MARTS_READ, TABLES
 from prrt.analytics.tables import build_analytics_tables
 
 from ..resources import WarehouseResource
 
 ANALYTICS_TABLES = tuple(TABLES)
-MART_INPUTS = tuple(dg.AssetKey(["marts", mart]) for mart in MART_COLUMNS)
+MART_INPUTS = tuple(dg.AssetKey(["marts", mart]) for mart in MARTS_READ)
+# inputs read one value of a column at a time, each part summarised before the next is read:
+# fct_lab_nadir has a row per patient x analyte (10 million rows at a million patients)
+READ_IN_PARTS = {"fct_lab_nadir": "analyte"}
 
 
 def analytics_key(name: str) -> dg.AssetKey:
@@ -27,6 +35,63 @@ def _column_schema(name: str, frame: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[dg.TableColumn(c, str(frame[c].dtype), description=columns.get(c)) for c in frame.columns]
     )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """The rows of ``sql`` with text columns as pandas categoricals.
+
+    DuckDB hands VARCHAR to pandas as one Python string per row (about 60 bytes each: 2 GB
+    for the 10 million rows of fct_lab_nadir at a million patients); cast to an ENUM of
+    their distinct values the same columns arrive as categorical codes.
+    """
+    text = [name for name, type_, *_ in con.execute(f"DESCRIBE {sql}").fetchall() if type_ == "VARCHAR"]
+    if text:
+        found = con.execute(
+            "SELECT " + ", ".join(f'list_sort(list(DISTINCT "{c}") FILTER (WHERE "{c}" IS NOT NULL))' for c in text)
+            + f" FROM ({sql})"
+        ).fetchone()
+        casts = [f'CAST("{c}" AS ENUM({", ".join(_quote(v) for v in levels)})) AS "{c}"'
+                 for c, levels in zip(text, found, strict=True) if levels]
+        if casts:
+            sql = f"SELECT * REPLACE ({', '.join(casts)}) FROM ({sql})"
+    frame = con.execute(sql).df()
+    for column in text:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].cat.as_unordered()
+    return frame
+
+
+def read_parts(con: duckdb.DuckDBPyConnection, sql: str, column: str) -> Iterator[pd.DataFrame]:
+    """The rows of ``sql``, one frame per distinct non-null value of ``column`` (read lazily)."""
+    values = [row[0] for row in con.execute(
+        f'SELECT DISTINCT "{column}" FROM ({sql}) WHERE "{column}" IS NOT NULL ORDER BY 1').fetchall()]
+    for value in values:
+        yield read_frame(con, f'SELECT * FROM ({sql}) WHERE "{column}" = {_quote(str(value))}')
+
+
+def compute_analytics_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+    """Every analytics table from the warehouse open on ``con`` (read only)."""
+    inputs = {
+        name: read_parts(con, sql, READ_IN_PARTS[name]) if name in READ_IN_PARTS else read_frame(con, sql)
+        for name, sql in ANALYTICS_QUERIES.items()
+    }
+    return build_analytics_tables(inputs)
+
+
+def write_table(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``analytics.<name>`` replaced by ``table``; returns the frame as written."""
+    # text columns as pandas strings, so an all-NULL one (e.g. no Cox notes) is VARCHAR, not "NULL"
+    frame = table.astype({c: "string" for c, t in table.dtypes.items() if t == object})
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE analytics.{name} AS SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+    return frame
 
 
 @dg.multi_asset(
@@ -41,20 +106,13 @@ def _column_schema(name: str, frame: pd.DataFrame) -> dg.TableSchema:
 def survival_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Survival (Kaplan-Meier, log-rank, survival at 12/24/36 months, Cox models), response
     rates, performance status change, toxicity by grade and time to lab nadir, from
-    ``marts.dim_patient``, ``marts.fct_toxicity`` and ``marts.fct_lab_result``."""
+    ``marts.dim_patient``, ``marts.fct_toxicity`` (counts per term and grade) and
+    ``marts.fct_lab_nadir``."""
     with warehouse.connect(context.run_id) as con:
-        marts = {
-            mart: con.execute(f"SELECT {', '.join(columns)} FROM marts.{mart}").df()
-            for mart, columns in MART_COLUMNS.items()
-        }
-        tables = build_analytics_tables(marts)
+        tables = compute_analytics_tables(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         for name in ANALYTICS_TABLES:
-            # text columns as pandas strings, so an all-NULL one (e.g. no Cox notes) is VARCHAR, not "NULL"
-            frame = tables[name].astype({c: "string" for c, t in tables[name].dtypes.items() if t == object})
-            con.register("_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE analytics.{name} AS SELECT * FROM _frame")
-            con.unregister("_frame")
+            frame = write_table(con, name, tables[name])
             yield dg.MaterializeResult(
                 asset_key=analytics_key(name),
                 metadata={"dagster/row_count": len(frame), "dagster/column_schema": _column_schema(name, frame)},

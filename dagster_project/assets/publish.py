@@ -14,7 +14,8 @@ from .analytics import ANALYTICS_TABLES, analytics_key
 from .ingest import LOAD_SUMMARY, REJECTED_ROWS
 
 PUBLISHED = dg.AssetKey(["warehouse", "published"])
-MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_toxicity", "fct_tumour_assessment", "fct_survival")
+MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_lab_nadir", "fct_toxicity",
+         "fct_tumour_assessment", "fct_survival")
 
 CHECK_RESULTS_DDL = """
 CREATE OR REPLACE TABLE audit.check_results (

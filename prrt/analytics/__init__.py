@@ -7,22 +7,23 @@ No Dagster or Streamlit here. Modules by concern:
 * ``response``    ORR / DCR with Clopper-Pearson intervals
 * ``performance`` ECOG / KPS before vs after, Wilcoxon signed-rank
 * ``toxicity``    patients by worst CTCAE grade per term (Table 2)
-* ``labs``        time to nadir per laboratory analyte
+* ``labs``        time to nadir per laboratory analyte (summary of marts.fct_lab_nadir)
 * ``groups``      derived strata (cycles, activity median split, response, toxicity grade)
 * ``tables``      the tables of schema ``analytics``, built from the marts by ``build_analytics_tables``
-* ``catalog``     what each analytics table and column means, and the mart columns read
+* ``catalog``     what each analytics table and column means, and what is read from the marts
 """
 
-from .catalog import MART_COLUMNS, TABLES, TableDoc
+from .catalog import ANALYTICS_QUERIES, MARTS_READ, TABLES, TableDoc
 from .cox import CoxResult, cox_multivariable, cox_univariable, fit_cox
 from .groups import (
     best_response_group,
     cumulative_activity_group,
     cycles_group,
+    grade_threshold_group,
     median_split,
     toxicity_grade_group,
 )
-from .labs import NADIR_DIRECTION, lab_nadir_table, nadir_per_patient
+from .labs import lab_nadir_table
 from .performance import PairedComparison, paired_wilcoxon, performance_status_change
 from .response import Proportion, ResponseRates, clopper_pearson, response_rates, response_rates_table
 from .survival import CONF_TYPES, KaplanMeier, LogRankResult, MedianSurvival, kaplan_meier, logrank
@@ -39,17 +40,17 @@ from .tables import (
     km_survival_at_table,
     logrank_table,
 )
-from .toxicity import toxicity_table, worst_grade_any_term
+from .toxicity import grade_counts, toxicity_summary, toxicity_table, worst_grade_any_term
 
 __all__ = [
+    "ANALYTICS_QUERIES",
     "CONF_TYPES",
     "CoxResult",
     "DEFAULT_STRATA",
     "KaplanMeier",
     "LogRankResult",
-    "MART_COLUMNS",
+    "MARTS_READ",
     "MedianSurvival",
-    "NADIR_DIRECTION",
     "PairedComparison",
     "Proportion",
     "ResponseRates",
@@ -68,6 +69,8 @@ __all__ = [
     "cumulative_activity_group",
     "cycles_group",
     "fit_cox",
+    "grade_counts",
+    "grade_threshold_group",
     "kaplan_meier",
     "km_curve_table",
     "km_median_table",
@@ -76,12 +79,12 @@ __all__ = [
     "logrank",
     "logrank_table",
     "median_split",
-    "nadir_per_patient",
     "paired_wilcoxon",
     "performance_status_change",
     "response_rates",
     "response_rates_table",
     "toxicity_grade_group",
+    "toxicity_summary",
     "toxicity_table",
     "worst_grade_any_term",
 ]

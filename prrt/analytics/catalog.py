@@ -3,7 +3,9 @@
 ``TABLES`` is the single description of the published analytics tables: the Dagster
 asset uses it for each asset's description and column schema, and a test checks that
 every table built by ``build_analytics_tables`` has exactly the documented columns.
-``MART_COLUMNS`` lists the only mart columns the analytics read.
+``ANALYTICS_QUERIES`` is all the analytics read from the warehouse (from the marts of
+``MARTS_READ``): one query per input of ``build_analytics_tables``, each returning only
+what its computations need.
 
 Conventions throughout: time in months is days / 30.4375 (``marts.fct_survival``);
 ``stratum_variable = 'all'`` (stratum 'all') is the whole cohort; the 95% intervals are
@@ -197,9 +199,10 @@ TABLES: dict[str, TableDoc] = {
     "lab_nadir": TableDoc(
         "Time to nadir per laboratory analyte: per patient the worst post-baseline value (lowest for "
         "haemoglobin, WBC, platelets, neutrophils, lymphocytes, albumin; highest for creatinine, AST, ALT, "
-        "bilirubin) and the days from the first administration to it, summarised as median and IQR.",
+        "bilirubin) and the days from the first administration to it (marts.fct_lab_nadir), summarised "
+        "as median and IQR.",
         {
-            "analyte": "analyte (marts.fct_lab_result.analyte)",
+            "analyte": "analyte (marts.fct_lab_nadir.analyte)",
             "unit": "canonical unit of the values",
             "direction": "'lowest' (nadir) or 'highest' (peak) post-baseline value",
             "n_patients": "patients with a post-baseline value",
@@ -218,14 +221,29 @@ TABLES: dict[str, TableDoc] = {
     ),
 }
 
-# the mart columns the analytics read (and nothing else)
-MART_COLUMNS: dict[str, tuple[str, ...]] = {
-    "dim_patient": (
-        "patient_key", "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score",
-        "is_treated", "n_cycles", "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post",
-        "best_overall_response", "confirmed_best_overall_response", "os_months", "os_event",
+# the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
+# toxicity_grade_group stratum without reading fct_toxicity per patient
+PATIENT_COLUMNS: tuple[str, ...] = (
+    "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score", "is_treated", "n_cycles",
+    "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post", "best_overall_response",
+    "confirmed_best_overall_response", "os_months", "os_event", "worst_ctcae_grade",
+)
+
+# input of build_analytics_tables -> the query that feeds it (everything the analytics read)
+ANALYTICS_QUERIES: dict[str, str] = {
+    # one row per patient
+    "dim_patient": f"SELECT {', '.join(PATIENT_COLUMNS)} FROM marts.dim_patient",
+    # Table 2 needs only how many patients reached each worst grade per term (fct_toxicity has one
+    # row per patient x term, a tested grain), so the counting is done here, not on 10 rows a patient
+    "toxicity_grade_counts": (
+        "SELECT ctcae_term, worst_grade, count(*) AS n FROM marts.fct_toxicity GROUP BY ctcae_term, worst_grade"
     ),
-    "fct_toxicity": ("patient_key", "ctcae_term", "baseline_grade", "worst_grade"),
-    "fct_lab_result": ("patient_key", "analyte", "unit", "value", "baseline_value", "is_post_baseline",
-                       "days_from_first_cycle"),
+    # the per-patient nadir (dbt model fct_lab_nadir), summarised per analyte by labs.lab_nadir_table
+    "fct_lab_nadir": (
+        "SELECT analyte, unit, direction, baseline_value, nadir_value, days_to_nadir, pct_change_from_baseline "
+        "FROM marts.fct_lab_nadir"
+    ),
 }
+
+# the marts those queries read (the analytics assets depend on them)
+MARTS_READ: tuple[str, ...] = ("dim_patient", "fct_toxicity", "fct_lab_nadir")

@@ -7,6 +7,17 @@ dummy-coded against a reference level (the first level in sorted order, as R's
 Convergence is driven tighter than lifelines' defaults (whose Newton step tolerance of
 1e-7 leaves coefficients ~1e-6 away from R's); with ``_FIT_OPTIONS`` the estimates agree
 with R's ``coxph`` to ~1e-9.
+
+Speed on large cohorts (the same estimates, computed faster):
+
+* Survival times in days give heavy ties (a few thousand distinct times however many
+  patients), and lifelines' own choice between its two Efron implementations picks the
+  per-row one for large n; ``fit_cox`` asks for the per-distinct-time one ("batch") when
+  distinct times are fewer than half the rows (3x faster at 100,000 patients).
+* The proportional-hazards test is lifelines' ``proportional_hazard_test`` (scaled
+  Schoenfeld residuals, same statistic), but the residuals are computed here with numpy:
+  lifelines builds them row by row with ``np.append``, quadratic in n (5.5 s at 100,000
+  patients, minutes at 1,000,000).
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError
-from lifelines.statistics import proportional_hazard_test
+from lifelines.statistics import TimeTransformers
+from scipy import stats
 
 _FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-14, "max_steps": 500}
 
@@ -131,10 +143,13 @@ def fit_cox(
         return failed(f"constant covariate(s) among complete cases: {', '.join(constant)}")
 
     fitter = CoxPHFitter(alpha=alpha)
+    # heavy ties: lifelines' per-distinct-time Efron computation (same estimates); else its own choice
+    batch_mode = True if model_frame["_T"].nunique() <= len(model_frame) / 2 else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fitter.fit(model_frame, duration_col="_T", event_col="_E", fit_options=_FIT_OPTIONS)
+            fitter.fit(model_frame, duration_col="_T", event_col="_E", fit_options=_FIT_OPTIONS,
+                       batch_mode=batch_mode)
         except (ConvergenceError, np.linalg.LinAlgError, ValueError) as error:
             messages.extend(str(w.message).strip().splitlines()[0] for w in caught)
             return failed(f"fit failed: {str(error).strip().splitlines()[0]}")
@@ -158,18 +173,7 @@ def fit_cox(
 
     ph = None
     if ph_test:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            test = proportional_hazard_test(fitter, model_frame, time_transform=ph_time_transform)
-        ph_summary = test.summary
-        ph = pd.DataFrame(
-            {
-                "term": [str(i[0] if isinstance(i, tuple) else i) for i in ph_summary.index],
-                "test_statistic": ph_summary["test_statistic"].to_numpy(float),
-                "p_value": ph_summary["p"].to_numpy(float),
-                "time_transform": ph_time_transform,
-            }
-        )
+        ph = proportional_hazards_test(fitter, model_frame, "_T", "_E", time_transform=ph_time_transform)
 
     return CoxResult(
         covariates=covariates,
@@ -184,6 +188,66 @@ def fit_cox(
         reference_levels=references,
         fitter=fitter,
     )
+
+
+def _schoenfeld_residuals(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Schoenfeld residuals (Efron ties) of the event rows, rows sorted by time.
+
+    For a death at t: x_i minus the Efron-weighted mean of x over the risk set at t,
+    (1/m) sum_{l<m} (S1 - l/m D1) / (S0 - l/m D0), where S0, S1 are the sums of
+    exp(x beta) and x exp(x beta) over everyone with time >= t, D0, D1 the same over
+    the m deaths at t. Vectorised form of lifelines' ``_compute_schoenfeld_within_strata``
+    (the same sums, in the same order for the risk set).
+    """
+    phi = np.exp(x @ beta)
+    phi_x = phi[:, None] * x
+    risk_phi = np.cumsum(phi[::-1])[::-1]  # sums over rows i.. (time >= t_i when sorted)
+    risk_phi_x = np.cumsum(phi_x[::-1], axis=0)[::-1]
+    new_time = np.r_[True, time[1:] != time[:-1]]
+    starts = np.flatnonzero(new_time)  # first row of each distinct time
+    time_group = np.cumsum(new_time) - 1  # distinct-time index of every row
+    deaths = np.add.reduceat(event.astype(np.int64), starts)
+    tie_phi = np.add.reduceat(np.where(event, phi, 0.0), starts)
+    tie_phi_x = np.add.reduceat(np.where(event[:, None], phi_x, 0.0), starts, axis=0)
+    with_deaths = deaths > 0
+    m_of = deaths[with_deaths]
+    s0, s1 = risk_phi[starts[with_deaths]], risk_phi_x[starts[with_deaths]]
+    d0, d1 = tie_phi[with_deaths], tie_phi_x[with_deaths]
+    # one term per death, l = 0 .. m - 1 within its time
+    group = np.repeat(np.arange(m_of.size), m_of)
+    first = np.cumsum(m_of) - m_of
+    l = (np.arange(group.size) - first[group]).astype(float)[:, None]
+    m = m_of[group].astype(float)[:, None]
+    numer = s1[group] - l * d1[group] / m
+    denom = s0[group][:, None] - l * d0[group][:, None] / m
+    mean_of = np.full((starts.size, x.shape[1]), np.nan)
+    mean_of[with_deaths] = np.add.reduceat(numer / (denom * m), first, axis=0)
+    return x[event] - mean_of[time_group[event]]
+
+
+def proportional_hazards_test(
+    fitter: CoxPHFitter, model_frame: pd.DataFrame, duration_col: str, event_col: str, *,
+    time_transform: str = "km",
+) -> pd.DataFrame:
+    """lifelines' ``proportional_hazard_test`` (Grambsch-Therneau score test on the scaled
+    Schoenfeld residuals, one 1-df chi-square per term) for a fitter fitted on
+    ``model_frame`` without weights or strata: term, test_statistic, p_value, time_transform."""
+    ordered = model_frame.sort_values(by=[duration_col, event_col])  # lifelines' order
+    terms = list(fitter.params_.index)
+    x = ordered[terms].to_numpy(float)
+    event = ordered[event_col].to_numpy().astype(bool)
+    residuals = _schoenfeld_residuals(x, ordered[duration_col].to_numpy(float), event,
+                                      fitter.params_.to_numpy(float))
+    n_deaths = fitter.event_observed.sum()
+    scaled = n_deaths * residuals @ fitter.variance_matrix_.to_numpy(float)
+    transform = TimeTransformers().get(time_transform)
+    times = np.asarray(transform(fitter.durations, fitter.event_observed, fitter.weights), float)
+    times = times[fitter.event_observed.to_numpy().astype(bool)]
+    demeaned = times - times.mean()
+    statistic = (demeaned[:, None] * scaled).sum(0) ** 2 / (
+        n_deaths * fitter.standard_errors_.to_numpy(float) ** 2 * (demeaned**2).sum())
+    return pd.DataFrame({"term": [str(t) for t in terms], "test_statistic": statistic.astype(float),
+                         "p_value": stats.chi2.sf(statistic, 1).astype(float), "time_transform": time_transform})
 
 
 def cox_univariable(

@@ -66,6 +66,13 @@ def toxicity_grade_group(
     ``patient_keys`` (same index when a Series is passed).
     """
     worst = worst_grade_any_term(fct_toxicity, patient_keys, treatment_emergent_only=treatment_emergent_only)
-    labels = np.where(worst.to_numpy() >= threshold, f">= {threshold}", f"< {threshold}")
-    index = patient_keys.index if isinstance(patient_keys, pd.Series) else pd.RangeIndex(len(labels))
-    return pd.Series(labels, index=index, dtype="object")
+    index = patient_keys.index if isinstance(patient_keys, pd.Series) else pd.RangeIndex(len(worst))
+    return grade_threshold_group(pd.Series(worst.to_numpy(), index=index), threshold=threshold)
+
+
+def grade_threshold_group(worst_grade: pd.Series, *, threshold: int = 2) -> pd.Series:
+    """'>= 2' / '< 2' from each patient's worst grade over all terms (e.g.
+    ``dim_patient.worst_ctcae_grade``); a missing grade (nothing graded) counts as 0."""
+    worst = pd.to_numeric(worst_grade, errors="coerce").fillna(0).to_numpy()
+    labels = np.where(worst >= threshold, f">= {threshold}", f"< {threshold}")
+    return pd.Series(labels, index=worst_grade.index, dtype="object")

@@ -82,9 +82,20 @@ def exact_conditional_signed_rank_p(differences: Iterable[float]) -> tuple[float
     return float(statistic), float(min(1.0, 2 * min(p_low, p_high)))
 
 
+def _numbers(values: Iterable[float]) -> np.ndarray:
+    """Floats, NaN for missing or non-numeric values (no Python object per value for a numeric Series)."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
+    if not pd.api.types.is_numeric_dtype(series):
+        series = pd.to_numeric(series.astype("object"), errors="coerce")
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
 def paired_wilcoxon(before: Iterable[float], after: Iterable[float], *, exact_max_n: int = 200) -> PairedComparison:
     """Medians before/after and the signed-rank test on complete pairs (see module notes)."""
-    frame = pd.DataFrame({"before": list(before), "after": list(after)}).apply(pd.to_numeric, errors="coerce").dropna()
+    before, after = _numbers(before), _numbers(after)
+    if before.shape != after.shape:
+        raise ValueError("before and after must have the same length")
+    frame = pd.DataFrame({"before": before, "after": after}).dropna()
     d = (frame["after"] - frame["before"]).to_numpy(float)
     nonzero = d[d != 0]
     has_ties = np.unique(np.abs(nonzero)).size < nonzero.size

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
@@ -61,8 +62,11 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95, label: str = "") -
 
 
 def _normalise(responses: Iterable[object]) -> pd.Series:
-    series = pd.Series(list(responses), dtype="object")
-    return series.map(lambda v: str(v).strip().upper() if pd.notna(v) and str(v).strip() else None)
+    """Upper-case, stripped categories (blank or missing: None), each distinct value normalised once."""
+    series = responses if isinstance(responses, pd.Series) else pd.Series(list(responses), dtype="object")
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = [str(v).strip().upper() or None for v in uniques]
+    return pd.Series(np.array([*labels, None], dtype=object)[codes], dtype="object")
 
 
 def response_rates(responses: Iterable[object], *, evaluable_only: bool = False, confidence: float = 0.95) -> ResponseRates:

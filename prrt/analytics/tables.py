@@ -24,26 +24,35 @@ Tables (column meanings: ``catalog.TABLES``):
 * toxicity_summary:  patients by worst CTCAE grade per term (Table 2)
 * lab_nadir:         time to nadir per analyte (median, IQR)
 
-``build_analytics_tables(marts)`` builds them all from ``{'dim_patient': ...,
-'fct_toxicity': ..., 'fct_lab_result': ...}`` (the columns of ``catalog.MART_COLUMNS``).
+``build_analytics_tables(inputs)`` builds them all from ``{'dim_patient': ...,
+'toxicity_grade_counts': ..., 'fct_lab_nadir': ...}``, the results of
+``catalog.ANALYTICS_QUERIES``. Each Kaplan-Meier curve is fitted once for the three
+tables that use it, and only the columns a computation needs are copied, so the memory
+of a build is a small multiple of the patient frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .catalog import TABLES
 from .cox import TERM_COLUMNS, CoxResult, cox_multivariable, fit_cox
-from .groups import best_response_group, cumulative_activity_group, cycles_group, toxicity_grade_group
+from .groups import (
+    best_response_group,
+    cumulative_activity_group,
+    cycles_group,
+    grade_threshold_group,
+    toxicity_grade_group,
+)
 from .labs import lab_nadir_table
 from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
 from .performance import performance_status_change
 from .response import response_rates_table
-from .survival import CONF_TYPES, kaplan_meier, logrank
-from .toxicity import toxicity_table
+from .survival import CONF_TYPES, KaplanMeier, kaplan_meier, logrank
+from .toxicity import toxicity_summary
 
 TIME_COL = "os_months"
 EVENT_COL = "os_event"
@@ -91,12 +100,14 @@ def add_derived_groups(
     response_col: str = "best_overall_response",
     response_scheme: str = "objective_response",
     toxicity_threshold: int = 2,
+    worst_grade_col: str = "worst_ctcae_grade",
 ) -> pd.DataFrame:
     """A copy of ``dim_patient`` with the computed grouping columns added (where inputs exist).
 
     cycles_group ('<= 3' / '>= 4'), cumulative_activity_group (median split),
     best_response_group ('CR/PR' / 'SD/PD' by default), toxicity_grade_group
-    ('>= 2' / '< 2', needs ``fct_toxicity``).
+    ('>= 2' / '< 2'): from ``fct_toxicity`` when given (its rows, by patient_key), else
+    from ``dim_patient``'s worst grade over all terms (``worst_grade_col``) when present.
     """
     out = dim_patient.copy()
     if n_cycles_col in out:
@@ -107,6 +118,8 @@ def add_derived_groups(
         out["best_response_group"] = best_response_group(out[response_col], response_scheme)
     if fct_toxicity is not None and "patient_key" in out:
         out["toxicity_grade_group"] = toxicity_grade_group(fct_toxicity, out["patient_key"], threshold=toxicity_threshold)
+    elif fct_toxicity is None and worst_grade_col in out:
+        out["toxicity_grade_group"] = grade_threshold_group(out[worst_grade_col], threshold=toxicity_threshold)
     return out
 
 
@@ -126,8 +139,11 @@ def _label(value: object) -> str:
     return str(value)
 
 
-def _complete(df: pd.DataFrame, time_col: str, event_col: str) -> pd.DataFrame:
-    frame = df.copy()
+def _complete(df: pd.DataFrame, time_col: str, event_col: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows with a numeric time and event; only ``columns`` besides them (all when None)."""
+    keep = list(df.columns) if columns is None else [time_col, event_col, *dict.fromkeys(
+        c for c in columns if c not in (time_col, event_col))]
+    frame = df[keep].copy()
     frame[time_col] = pd.to_numeric(frame[time_col], errors="coerce")
     frame[event_col] = pd.to_numeric(frame[event_col], errors="coerce")
     return frame.dropna(subset=[time_col, event_col])
@@ -136,19 +152,95 @@ def _complete(df: pd.DataFrame, time_col: str, event_col: str) -> pd.DataFrame:
 def _groups(
     df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str
 ) -> Iterator[tuple[str, list[tuple[str, pd.DataFrame]]]]:
-    """(stratum_variable, [(stratum, rows), ...]) — 'all' first, then each variable's levels."""
-    frame = _complete(df, time_col, event_col)
-    yield ALL, [(ALL, frame)]
-    for variable, column in _normalise_strata(strata).items():
-        if column not in frame:
-            raise KeyError(f"stratifying column {column!r} (for {variable!r}) not in the frame")
-        sub = frame[frame[column].notna()]
-        values = sub[column]
+    """(stratum_variable, [(stratum, rows), ...]) — 'all' first, then each variable's levels.
+    Each group's rows carry only the time and event columns."""
+    strata = _normalise_strata(strata)
+    missing = [(variable, column) for variable, column in strata.items() if column not in df]
+    if missing:
+        variable, column = missing[0]
+        raise KeyError(f"stratifying column {column!r} (for {variable!r}) not in the frame")
+    frame = _complete(df, time_col, event_col, list(strata.values()))
+    survival = frame[[time_col, event_col]]
+    yield ALL, [(ALL, survival)]
+    for variable, column in strata.items():
+        present = frame[column].notna().to_numpy()
+        values = frame[column][present]
+        sub = survival[present]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            levels = [lvl for lvl in values.cat.categories if (values == lvl).any()]
+            counts = values.value_counts(sort=False)
+            levels = [lvl for lvl in values.cat.categories if counts.get(lvl, 0) > 0]
         else:
             levels = sorted(values.unique(), key=lambda v: (not isinstance(v, (int, float, np.number)), v))
-        yield variable, [(_label(level), sub[values == level]) for level in levels]
+        yield variable, [(_label(level), sub[(values == level).to_numpy()]) for level in levels]
+
+
+def _fits(
+    df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str
+) -> Iterator[tuple[str, list[tuple[str, pd.DataFrame, KaplanMeier]]]]:
+    """``_groups`` with each non-empty group's Kaplan-Meier fit: (variable, [(stratum, rows, km)])."""
+    for variable, groups in _groups(df, strata, time_col, event_col):
+        yield variable, [(stratum, rows, kaplan_meier(rows[time_col], rows[event_col]))
+                         for stratum, rows in groups if not rows.empty]
+
+
+def _curve_rows(variable: str, stratum: str, km: KaplanMeier, conf_type: str) -> pd.DataFrame:
+    curve = km.curve(conf_type).rename(columns={"time": "time_months"})
+    curve.insert(0, "stratum", stratum)
+    curve.insert(0, "stratum_variable", variable)
+    return curve
+
+
+def _curve_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=KM_CURVE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[KM_CURVE_COLUMNS]
+
+
+def _median_rows(variable: str, stratum: str, km: KaplanMeier, conf_types: Sequence[str]) -> list[dict]:
+    rows = []
+    for conf_type in conf_types:
+        m = km.median(conf_type)
+        rows.append(
+            {
+                "stratum_variable": variable,
+                "stratum": stratum,
+                "n": km.n,
+                "events": km.events,
+                "median_months": np.nan if m.median is None else m.median,
+                "ci_lower": np.nan if m.ci_lower is None else m.ci_lower,
+                "ci_upper": np.nan if m.ci_upper is None else m.ci_upper,
+                "ci_method": conf_type,
+            }
+        )
+    return rows
+
+
+def _median_table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=KM_MEDIAN_COLUMNS)
+    return table.astype({"n": "int64", "events": "int64", "median_months": float, "ci_lower": float, "ci_upper": float})
+
+
+def _logrank_row(variable: str, groups: Sequence[tuple[str, pd.DataFrame]], time_col: str,
+                 event_col: str) -> dict | None:
+    """The log-rank test across the non-empty groups of a variable (None for 'all' or one group)."""
+    groups = [(s, g) for s, g in groups if not g.empty]
+    if variable == ALL or len(groups) < 2:
+        return None
+    times = np.concatenate([g[time_col].to_numpy(float) for _, g in groups])
+    events = np.concatenate([g[event_col].to_numpy(float) for _, g in groups])
+    labels = np.repeat(np.array([s for s, _ in groups], dtype=object), [len(g) for _, g in groups])
+    result = logrank(times, events, labels)
+    return {
+        "stratum_variable": variable,
+        "test_statistic": result.test_statistic,
+        "degrees_of_freedom": result.degrees_of_freedom,
+        "p_value": result.p_value,
+    }
+
+
+def _logrank_table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=LOGRANK_COLUMNS)
+    return table.astype({"test_statistic": float, "degrees_of_freedom": "int64", "p_value": float})
 
 
 def km_curve_table(
@@ -159,19 +251,8 @@ def km_curve_table(
     event_col: str = EVENT_COL,
     conf_type: str = "log-log",
 ) -> pd.DataFrame:
-    frames = []
-    for variable, groups in _groups(df, strata, time_col, event_col):
-        for stratum, rows in groups:
-            if rows.empty:
-                continue
-            curve = kaplan_meier(rows[time_col], rows[event_col]).curve(conf_type)
-            curve = curve.rename(columns={"time": "time_months"})
-            curve.insert(0, "stratum", stratum)
-            curve.insert(0, "stratum_variable", variable)
-            frames.append(curve)
-    if not frames:
-        return pd.DataFrame(columns=KM_CURVE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[KM_CURVE_COLUMNS]
+    return _curve_table([_curve_rows(variable, stratum, km, conf_type)
+                         for variable, fits in _fits(df, strata, time_col, event_col) for stratum, _, km in fits])
 
 
 def km_median_table(
@@ -182,28 +263,8 @@ def km_median_table(
     event_col: str = EVENT_COL,
     conf_types: Sequence[str] = CONF_TYPES,
 ) -> pd.DataFrame:
-    rows = []
-    for variable, groups in _groups(df, strata, time_col, event_col):
-        for stratum, data in groups:
-            if data.empty:
-                continue
-            km = kaplan_meier(data[time_col], data[event_col])
-            for conf_type in conf_types:
-                m = km.median(conf_type)
-                rows.append(
-                    {
-                        "stratum_variable": variable,
-                        "stratum": stratum,
-                        "n": km.n,
-                        "events": km.events,
-                        "median_months": np.nan if m.median is None else m.median,
-                        "ci_lower": np.nan if m.ci_lower is None else m.ci_lower,
-                        "ci_upper": np.nan if m.ci_upper is None else m.ci_upper,
-                        "ci_method": conf_type,
-                    }
-                )
-    table = pd.DataFrame(rows, columns=KM_MEDIAN_COLUMNS)
-    return table.astype({"n": "int64", "events": "int64", "median_months": float, "ci_lower": float, "ci_upper": float})
+    return _median_table([row for variable, fits in _fits(df, strata, time_col, event_col)
+                          for stratum, _, km in fits for row in _median_rows(variable, stratum, km, conf_types)])
 
 
 def logrank_table(
@@ -213,25 +274,35 @@ def logrank_table(
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
 ) -> pd.DataFrame:
-    rows = []
-    for variable, groups in _groups(df, strata, time_col, event_col):
-        if variable == ALL:
-            continue
-        groups = [(s, g) for s, g in groups if not g.empty]
-        if len(groups) < 2:
-            continue
-        data = pd.concat([g.assign(_stratum=s) for s, g in groups])
-        result = logrank(data[time_col], data[event_col], data["_stratum"])
-        rows.append(
-            {
-                "stratum_variable": variable,
-                "test_statistic": result.test_statistic,
-                "degrees_of_freedom": result.degrees_of_freedom,
-                "p_value": result.p_value,
-            }
-        )
-    table = pd.DataFrame(rows, columns=LOGRANK_COLUMNS)
-    return table.astype({"test_statistic": float, "degrees_of_freedom": "int64", "p_value": float})
+    rows = (_logrank_row(variable, groups, time_col, event_col)
+            for variable, groups in _groups(df, strata, time_col, event_col))
+    return _logrank_table([row for row in rows if row is not None])
+
+
+def _survival_tables(
+    df: pd.DataFrame,
+    strata: Strata | None,
+    times: Sequence[float] | None,
+    *,
+    time_col: str,
+    event_col: str,
+) -> dict[str, pd.DataFrame]:
+    """km_curve, km_median, logrank (and km_survival_at when ``times`` is given) in one pass:
+    one Kaplan-Meier fit per stratum serves every table, then is let go."""
+    curves, medians, tests, landmarks = [], [], [], []
+    for variable, fits in _fits(df, strata, time_col, event_col):
+        for stratum, _, km in fits:
+            curves.append(_curve_rows(variable, stratum, km, "log-log"))
+            medians += _median_rows(variable, stratum, km, CONF_TYPES)
+            if times is not None:
+                landmarks.append(_survival_at_rows(variable, stratum, km, times, "log-log"))
+        row = _logrank_row(variable, [(stratum, rows) for stratum, rows, _ in fits], time_col, event_col)
+        if row is not None:
+            tests.append(row)
+    tables = {"km_curve": _curve_table(curves), "km_median": _median_table(medians), "logrank": _logrank_table(tests)}
+    if times is not None:
+        tables["km_survival_at"] = _survival_at_table(landmarks)
+    return tables
 
 
 def build_survival_tables(
@@ -242,11 +313,7 @@ def build_survival_tables(
     event_col: str = EVENT_COL,
 ) -> dict[str, pd.DataFrame]:
     """All three contract tables: {'km_curve': ..., 'km_median': ..., 'logrank': ...}."""
-    return {
-        "km_curve": km_curve_table(df, strata, time_col=time_col, event_col=event_col),
-        "km_median": km_median_table(df, strata, time_col=time_col, event_col=event_col),
-        "logrank": logrank_table(df, strata, time_col=time_col, event_col=event_col),
-    }
+    return _survival_tables(df, strata, None, time_col=time_col, event_col=event_col)
 
 
 def available_strata(df: pd.DataFrame, strata: Mapping[str, str] = DEFAULT_STRATA) -> dict[str, str]:
@@ -265,18 +332,22 @@ def km_survival_at_table(
 ) -> pd.DataFrame:
     """S(t) at each of ``times`` with CI, at risk and cumulative counts, overall and per
     stratum (``KaplanMeier.survival_at``: NaN survival after the last observed time)."""
-    frames = []
-    for variable, groups in _groups(df, strata, time_col, event_col):
-        for stratum, rows in groups:
-            if rows.empty:
-                continue
-            km = kaplan_meier(rows[time_col], rows[event_col])
-            at = km.survival_at(times, conf_type).rename(columns={"time": "time_months"})
-            at.insert(0, "n", km.n)
-            at.insert(0, "stratum", stratum)
-            at.insert(0, "stratum_variable", variable)
-            at["ci_method"] = conf_type
-            frames.append(at)
+    return _survival_at_table([_survival_at_rows(variable, stratum, km, times, conf_type)
+                               for variable, fits in _fits(df, strata, time_col, event_col)
+                               for stratum, _, km in fits])
+
+
+def _survival_at_rows(variable: str, stratum: str, km: KaplanMeier, times: Sequence[float],
+                      conf_type: str) -> pd.DataFrame:
+    at = km.survival_at(times, conf_type).rename(columns={"time": "time_months"})
+    at.insert(0, "n", km.n)
+    at.insert(0, "stratum", stratum)
+    at.insert(0, "stratum_variable", variable)
+    at["ci_method"] = conf_type
+    return at
+
+
+def _survival_at_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=KM_SURVIVAL_AT_COLUMNS)
     table = pd.concat(frames, ignore_index=True)[KM_SURVIVAL_AT_COLUMNS]
@@ -284,8 +355,11 @@ def km_survival_at_table(
 
 
 def _as_categories(values: pd.Series) -> pd.Series:
-    """Stratum labels as text (missing stays missing), so Cox models dummy-code them."""
-    return values.map(lambda v: None if pd.isna(v) else _label(v)).astype("object")
+    """Stratum labels as text (missing stays missing), so Cox models dummy-code them.
+    Each distinct value is labelled once (a million patients have a handful of levels)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    labels = np.array([_label(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, dtype="object")
 
 
 def _cox_rows(result: CoxResult) -> pd.DataFrame:
@@ -322,10 +396,11 @@ def cox_univariable_table(
     variables); ``numeric``: columns entered per unit. Never raises for a model that
     cannot be fitted: its rows carry converged = False, NaN estimates and a note.
     """
-    frame = _complete(df, time_col, event_col)
+    categorical = _normalise_strata(categorical)
+    frame = _complete(df, time_col, event_col, [*categorical.values(), *(c for c in numeric if c in df)])
     covariates: list[str] = []
     data = frame[[time_col, event_col]].copy()
-    for name, column in _normalise_strata(categorical).items():
+    for name, column in categorical.items():
         data[name] = _as_categories(frame[column])
         covariates.append(name)
     for column in numeric:
@@ -354,7 +429,7 @@ def cox_multivariable_table(
     """One multivariable Cox model on complete cases, one row per term, with the
     proportional-hazards test per term. ``categorical`` covariates are dummy-coded (first
     level in sorted order as reference); the others enter per unit."""
-    frame = _complete(df, time_col, event_col)
+    frame = _complete(df, time_col, event_col, list(covariates))
     data = frame[[time_col, event_col]].copy()
     for column in covariates:
         data[column] = _as_categories(frame[column]) if column in categorical else pd.to_numeric(
@@ -381,42 +456,44 @@ def _treated(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_analytics_tables(
-    marts: Mapping[str, pd.DataFrame],
+    inputs: Mapping[str, pd.DataFrame | Iterable[pd.DataFrame]],
     *,
     strata: Mapping[str, str] = DEFAULT_STRATA,
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of ``catalog.TABLES`` from the marts.
+    """Every table of ``catalog.TABLES`` from the results of ``catalog.ANALYTICS_QUERIES``.
 
-    ``marts``: {'dim_patient': ..., 'fct_toxicity': ..., 'fct_lab_result': ...} with at
-    least the columns of ``catalog.MART_COLUMNS``. ``dim_patient`` is required; without
-    ``fct_toxicity`` the toxicity grouping and ``toxicity_summary`` are left out, without
-    ``fct_lab_result`` ``lab_nadir`` is. The derived groupings are added to
-    ``dim_patient`` (``add_derived_groups``) and the ``strata`` whose columns exist are
-    used for the survival tables and the univariable Cox models. Response, performance
-    status and toxicity are of the treated cohort (``is_treated``).
+    ``inputs``: {'dim_patient': one row per patient (``catalog.PATIENT_COLUMNS``),
+    'toxicity_grade_counts': ctcae_term, worst_grade, n (``toxicity.grade_counts``),
+    'fct_lab_nadir': rows of marts.fct_lab_nadir (``labs.NADIR_COLUMNS``), one frame or
+    several, one per analyte (read lazily, see ``labs.lab_nadir_table``)}.
+    ``dim_patient`` is required; without ``toxicity_grade_counts`` ``toxicity_summary`` is
+    left out, without ``fct_lab_nadir`` ``lab_nadir`` is. The derived groupings are added
+    to ``dim_patient`` (``add_derived_groups``; toxicity_grade_group from its
+    worst_ctcae_grade) and the ``strata`` whose columns exist are used for the survival
+    tables and the univariable Cox models. Response, performance status and toxicity are of
+    the treated cohort (``is_treated``).
     """
-    patients = marts["dim_patient"]
+    patients = inputs["dim_patient"]
     needed = {time_col, event_col, *COX_MULTIVARIABLE_MODEL, "best_overall_response",
               *(column for pair in PERFORMANCE_PAIRS.values() for column in pair)}
     missing = sorted(needed - set(patients.columns))
     if missing:
         raise KeyError(f"dim_patient lacks column(s) the analytics need: {', '.join(missing)}")
-    toxicity = marts.get("fct_toxicity")
-    labs = marts.get("fct_lab_result")
-    prepared = add_derived_groups(patients, toxicity)
+    grade_counts = inputs.get("toxicity_grade_counts")
+    nadir = inputs.get("fct_lab_nadir")
+    prepared = add_derived_groups(patients)
     used = available_strata(prepared, strata)
     treated = _treated(prepared)
 
-    tables = build_survival_tables(prepared, used, time_col=time_col, event_col=event_col)
-    tables["km_survival_at"] = km_survival_at_table(prepared, used, time_col=time_col, event_col=event_col)
+    tables = _survival_tables(prepared, used, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col)
     tables["cox_univariable"] = cox_univariable_table(prepared, used, time_col=time_col, event_col=event_col)
     tables["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
     tables["response_rates"] = response_rates_table(treated)
     tables["performance_status_change"] = performance_status_change(treated)
-    if toxicity is not None:
-        tables["toxicity_summary"] = toxicity_table(toxicity, n_patients=len(treated), decimals=None)
-    if labs is not None:
-        tables["lab_nadir"] = lab_nadir_table(labs)
+    if grade_counts is not None:
+        tables["toxicity_summary"] = toxicity_summary(grade_counts, n_patients=len(treated), decimals=None)
+    if nadir is not None:
+        tables["lab_nadir"] = lab_nadir_table(nadir)
     return {name: tables[name] for name in TABLES if name in tables}

@@ -4,6 +4,11 @@ Input is a ``fct_toxicity``-like frame (patient_key, ctcae_term, baseline_grade,
 worst_grade), one row per patient x term. Percentages are of the cohort N, which should
 be passed explicitly (patients without any graded lab are not in fct_toxicity); it
 defaults to the number of distinct patients in the frame.
+
+The table needs only the number of patients per term at each worst grade
+(``grade_counts``), so on a large warehouse those counts come from a GROUP BY over the
+mart (``catalog.ANALYTICS_QUERIES['toxicity_grade_counts']``) and ``toxicity_summary``
+builds the same table from them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,17 @@ def worst_grade_per_patient_term(fct_toxicity: pd.DataFrame, *, treatment_emerge
     return frame.groupby(["patient_key", "ctcae_term"], as_index=False)["worst_grade"].max()
 
 
+GRADE_COUNT_COLUMNS = ["ctcae_term", "worst_grade", "n"]
+
+
+def grade_counts(fct_toxicity: pd.DataFrame, *, treatment_emergent_only: bool = False) -> pd.DataFrame:
+    """ctcae_term, worst_grade, n: patients per term at each worst grade (worst_grade NaN:
+    none of their post-baseline values could be graded). Every term of the frame appears."""
+    worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
+    counts = worst.groupby(["ctcae_term", "worst_grade"], dropna=False).size().rename("n").reset_index()
+    return counts[GRADE_COUNT_COLUMNS]
+
+
 def toxicity_table(
     fct_toxicity: pd.DataFrame,
     n_patients: int | None = None,
@@ -47,22 +63,38 @@ def toxicity_table(
     frame (a term never measured has n_assessed = 0), ordered by any-grade count
     (descending) then term.
     """
-    worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
     if n_patients is None:
         n_patients = int(fct_toxicity["patient_key"].nunique())
+    counts = grade_counts(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
+    return toxicity_summary(counts, n_patients, grades=grades, decimals=decimals)
+
+
+def toxicity_summary(
+    counts: pd.DataFrame,
+    n_patients: int,
+    *,
+    grades: Sequence[int] = GRADES,
+    decimals: int | None = 1,
+) -> pd.DataFrame:
+    """``toxicity_table`` from the patient counts per term and worst grade (``grade_counts``
+    columns: ctcae_term, worst_grade, n; a term may repeat a grade, its counts add up)."""
     if n_patients <= 0:
         raise ValueError("n_patients must be positive")
-    terms = sorted(fct_toxicity["ctcae_term"].dropna().unique())
+    counts = counts[GRADE_COUNT_COLUMNS].dropna(subset=["ctcae_term"])
+    terms = sorted(counts["ctcae_term"].unique())
     rows = []
     for term in terms:
-        g = worst.loc[worst["ctcae_term"] == term, "worst_grade"]
-        row: dict[str, object] = {"ctcae_term": term, "n_patients": n_patients, "n_assessed": int(g.notna().sum())}
-        counts = {grade: int((g == grade).sum()) for grade in grades}
-        counts_any = int((g >= 1).sum())
-        counts_3plus = int((g >= 3).sum())
-        for grade in grades:
-            row[f"grade_{grade}_n"] = counts[grade]
-            row[f"grade_{grade}_pct"] = 100.0 * counts[grade] / n_patients
+        of_term = counts[counts["ctcae_term"] == term]
+        grade = pd.to_numeric(of_term["worst_grade"], errors="coerce")
+        n = of_term["n"].astype("int64")
+        row: dict[str, object] = {"ctcae_term": term, "n_patients": n_patients,
+                                  "n_assessed": int(n[grade.notna()].sum())}
+        counts_by_grade = {g: int(n[grade == g].sum()) for g in grades}
+        counts_any = int(n[grade >= 1].sum())
+        counts_3plus = int(n[grade >= 3].sum())
+        for g in grades:
+            row[f"grade_{g}_n"] = counts_by_grade[g]
+            row[f"grade_{g}_pct"] = 100.0 * counts_by_grade[g] / n_patients
         row["any_grade_n"] = counts_any
         row["any_grade_pct"] = 100.0 * counts_any / n_patients
         row["grade_3plus_n"] = counts_3plus

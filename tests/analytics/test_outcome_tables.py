@@ -18,7 +18,6 @@ from prrt.analytics import (
     cox_univariable_table,
     km_survival_at_table,
     lab_nadir_table,
-    nadir_per_patient,
     performance_status_change,
     response_rates_table,
     toxicity_table,
@@ -219,46 +218,26 @@ def test_toxicity_table_reports_terms_never_measured():
 
 
 # ------------------------------------------------------------------ lab nadir
+# The per-patient nadir (worst post-baseline value, first reached) is dbt's: marts.fct_lab_nadir,
+# pinned by the unit test test_fct_lab_nadir_worst_first_reached. Here: its summary per analyte.
 @pytest.fixture
-def labs() -> pd.DataFrame:
+def nadir() -> pd.DataFrame:
     rows = [
-        # patient, analyte, value, baseline, post-baseline, day
-        ("a", "hemoglobin", 9.0, 12.0, False, -40),  # before the baseline window: ignored
-        ("a", "hemoglobin", 12.0, 12.0, False, -5),  # the baseline sample itself
-        ("a", "hemoglobin", 11.0, 12.0, True, 30),
-        ("a", "hemoglobin", 10.0, 12.0, True, 60),   # nadir, first reached
-        ("a", "hemoglobin", 10.0, 12.0, True, 90),
-        ("a", "hemoglobin", 11.5, 12.0, True, 120),
-        ("b", "hemoglobin", 13.0, 14.0, True, 20),   # nadir
-        ("b", "hemoglobin", 14.0, 14.0, True, 50),
-        ("c", "hemoglobin", 12.5, None, True, 45),   # no baseline: no % change
-        ("a", "creatinine", 80.0, 80.0, False, -5),
-        ("a", "creatinine", 90.0, 80.0, True, 30),
-        ("a", "creatinine", 100.0, 80.0, True, 60),  # peak
-        ("a", "chromogranin_a", 50.0, 90.0, True, 60),  # not a toxicity analyte
+        # patient, analyte, unit, direction, baseline, nadir, day, % change
+        ("a", "hemoglobin", "g/dL", "lowest", 12.0, 10.0, 60, -100 / 6),
+        ("b", "hemoglobin", "g/dL", "lowest", 14.0, 13.0, 20, -100 / 14),
+        ("c", "hemoglobin", "g/dL", "lowest", None, 12.5, 45, None),  # no baseline: no % change
+        ("a", "creatinine", "umol/L", "highest", 80.0, 100.0, 60, 25.0),
+        ("a", "albumin", "g/dL", "lowest", 4.0, 3.5, 30, -12.5),
     ]
-    frame = pd.DataFrame(rows, columns=["patient_key", "analyte", "value", "baseline_value", "is_post_baseline",
-                                        "days_from_first_cycle"])
-    frame["unit"] = frame["analyte"].map({"hemoglobin": "g/dL", "creatinine": "umol/L", "chromogranin_a": "ng/mL"})
-    return frame
+    return pd.DataFrame(rows, columns=["patient_key", "analyte", "unit", "direction", "baseline_value", "nadir_value",
+                                       "days_to_nadir", "pct_change_from_baseline"])
 
 
-def test_nadir_per_patient(labs):
-    per = nadir_per_patient(labs).set_index(["analyte", "patient_key"])
-    assert per.loc[("hemoglobin", "a"), ["nadir_value", "days_to_nadir", "n_post_baseline_samples"]].tolist() == [
-        10.0, 60.0, 4]
-    assert per.loc[("hemoglobin", "a"), "pct_change_from_baseline"] == pytest.approx(-100 / 6)
-    assert per.loc[("hemoglobin", "b"), ["nadir_value", "days_to_nadir"]].tolist() == [13.0, 20.0]
-    assert math.isnan(per.loc[("hemoglobin", "c"), "pct_change_from_baseline"])
-    peak = per.loc[("creatinine", "a")]
-    assert (peak["direction"], peak["nadir_value"], peak["days_to_nadir"]) == ("highest", 100.0, 60.0)
-    assert peak["pct_change_from_baseline"] == pytest.approx(25.0)
-    assert "chromogranin_a" not in per.index.get_level_values("analyte")
-
-
-def test_lab_nadir_table_medians_and_quartiles(labs):
-    table = lab_nadir_table(labs).set_index("analyte")
-    assert list(table.index) == ["hemoglobin", "creatinine"]
+def test_lab_nadir_table_medians_and_quartiles(nadir):
+    table = lab_nadir_table(nadir).set_index("analyte")
+    # 'lowest' analytes first, then 'highest', each alphabetically
+    assert list(table.index) == ["albumin", "hemoglobin", "creatinine"]
     hb = table.loc["hemoglobin"]
     assert (hb["unit"], hb["direction"], hb["n_patients"], hb["n_with_baseline"]) == ("g/dL", "lowest", 3, 2)
     # days to nadir 60, 20, 45 -> median 45, quartiles (R type 7) 32.5 and 52.5
@@ -269,10 +248,23 @@ def test_lab_nadir_table_medians_and_quartiles(labs):
     assert hb["pct_change_median"] == pytest.approx((-100 / 6 + -100 / 14) / 2)
     assert hb["baseline_value_median"] == 13.0
     creatinine = table.loc["creatinine"]
-    assert (creatinine["n_patients"], creatinine["days_to_nadir_median"], creatinine["pct_change_median"]) == (
-        1, 60.0, 25.0)
+    assert (creatinine["direction"], creatinine["n_patients"], creatinine["days_to_nadir_median"],
+            creatinine["pct_change_median"]) == ("highest", 1, 60.0, 25.0)
 
 
-def test_lab_nadir_without_post_baseline_values_is_empty(labs):
-    table = lab_nadir_table(labs[~labs["is_post_baseline"]])
+def test_lab_nadir_table_reads_categoricals_as_text(nadir):
+    # the asset reads text columns as categoricals: the same table
+    as_read = nadir.astype({c: "category" for c in ("analyte", "unit", "direction")})
+    pd.testing.assert_frame_equal(lab_nadir_table(as_read), lab_nadir_table(nadir))
+
+
+def test_lab_nadir_table_rejects_mixed_units_or_directions(nadir):
+    with pytest.raises(ValueError, match="units"):
+        lab_nadir_table(nadir.assign(unit=nadir["unit"].where(nadir["patient_key"] != "b", "g/L")))
+    with pytest.raises(ValueError, match="direction"):
+        lab_nadir_table(nadir.assign(direction="low"))
+
+
+def test_lab_nadir_without_rows_is_empty(nadir):
+    table = lab_nadir_table(nadir.iloc[:0])
     assert table.empty and "days_to_nadir_median" in table.columns

@@ -15,8 +15,11 @@ from prrt.analytics import (
     build_analytics_tables,
     build_survival_tables,
     cycles_group,
+    grade_counts,
+    grade_threshold_group,
     median_split,
     toxicity_grade_group,
+    toxicity_table,
 )
 from prrt.analytics.groups import best_response_group
 
@@ -55,6 +58,13 @@ def toxicity() -> pd.DataFrame:
     )
 
 
+@pytest.fixture
+def patients(cohort) -> pd.DataFrame:
+    """dim_patient as the analytics read it: worst grade over all terms (a: 2, b: 1, d: 3 in
+    ``toxicity``; nothing graded for the others) instead of fct_toxicity's rows."""
+    return cohort.drop(columns="patient_key").assign(worst_ctcae_grade=[2, 1, None, 3, None, None, None, None])
+
+
 def test_derived_groups(cohort, toxicity):
     assert cycles_group(cohort["n_cycles"]).tolist() == ["<= 3", "<= 3", "<= 3", ">= 4", ">= 4", ">= 4", ">= 4", "<= 3"]
     split = median_split(cohort["cumulative_activity_gbq"], unit="GBq")
@@ -64,6 +74,16 @@ def test_derived_groups(cohort, toxicity):
     assert best_response_group(cohort["best_overall_response"], "disease_control").tolist()[:2] == ["PD", "CR/PR/SD"]
     tox = toxicity_grade_group(toxicity, cohort["patient_key"])
     assert tox.tolist() == [">= 2", "< 2", "< 2", ">= 2", "< 2", "< 2", "< 2", "< 2"]
+
+
+def test_toxicity_group_from_the_patients_worst_grade_equals_the_one_from_fct_toxicity(cohort, toxicity, patients):
+    from_rows = toxicity_grade_group(toxicity, cohort["patient_key"])
+    assert grade_threshold_group(patients["worst_ctcae_grade"]).tolist() == from_rows.tolist()
+    assert add_derived_groups(patients)["toxicity_grade_group"].tolist() == from_rows.tolist()
+    assert add_derived_groups(cohort, toxicity)["toxicity_grade_group"].tolist() == from_rows.tolist()
+    # the grouping threshold applies to either source
+    assert grade_threshold_group(patients["worst_ctcae_grade"], threshold=3).tolist() == (
+        toxicity_grade_group(toxicity, cohort["patient_key"], threshold=3).tolist())
 
 
 def test_build_tables_with_default_strata(cohort, toxicity):
@@ -114,9 +134,9 @@ def test_unknown_stratum_column_is_an_error(cohort):
         build_survival_tables(cohort, ["no_such_column"])
 
 
-def test_build_analytics_tables_from_marts(cohort, toxicity):
-    tables = build_analytics_tables({"dim_patient": cohort, "fct_toxicity": toxicity})
-    # every catalogued table but lab_nadir (no fct_lab_result given), in catalogue order
+def test_build_analytics_tables_from_marts(cohort, toxicity, patients):
+    tables = build_analytics_tables({"dim_patient": patients, "toxicity_grade_counts": grade_counts(toxicity)})
+    # every catalogued table but lab_nadir (no fct_lab_nadir given), in catalogue order
     assert list(tables) == [name for name in TABLES if name != "lab_nadir"]
     variables = set(tables["km_median"]["stratum_variable"])
     assert variables == {"all", "sex", "baseline_imaging", "krenning_score", "cycles_group",
@@ -130,7 +150,9 @@ def test_build_analytics_tables_from_marts(cohort, toxicity):
     # toxicity percentages are of the whole (treated) cohort, not of patients in fct_toxicity
     anemia = tables["toxicity_summary"].set_index("ctcae_term").loc["Anemia"]
     assert (anemia["n_patients"], anemia["grade_1_n"], anemia["grade_1_pct"]) == (8, 2, 25.0)
-    # without fct_toxicity the toxicity grouping and summary are simply absent
+    # the summary from the counts is Table 2 from fct_toxicity's rows, of the treated cohort
+    pd.testing.assert_frame_equal(tables["toxicity_summary"], toxicity_table(toxicity, 8, decimals=None))
+    # without the worst grade and the counts the toxicity grouping and summary are simply absent
     without = build_analytics_tables({"dim_patient": cohort})
     assert "toxicity_grade_group" not in set(without["km_median"]["stratum_variable"])
     assert "toxicity_summary" not in without
@@ -138,12 +160,36 @@ def test_build_analytics_tables_from_marts(cohort, toxicity):
         build_analytics_tables({"dim_patient": cohort.drop(columns="kps_post")})
 
 
-def test_every_built_table_has_exactly_the_documented_columns(cohort, toxicity):
-    labs = pd.DataFrame(
-        {"patient_key": ["a", "a"], "analyte": ["wbc", "wbc"], "unit": ["10^9/L"] * 2, "value": [6.0, 4.0],
-         "baseline_value": [6.0, 6.0], "is_post_baseline": [False, True], "days_from_first_cycle": [-3, 30]}
+def test_survival_tables_of_the_build_equal_the_single_table_functions(patients):
+    from prrt.analytics import cox_univariable_table, km_curve_table, km_median_table, km_survival_at_table, logrank_table
+
+    tables = build_analytics_tables({"dim_patient": patients})
+    prepared = add_derived_groups(patients)
+    strata = available_strata(prepared, DEFAULT_STRATA)
+    pd.testing.assert_frame_equal(tables["km_curve"], km_curve_table(prepared, strata))
+    pd.testing.assert_frame_equal(tables["km_median"], km_median_table(prepared, strata))
+    pd.testing.assert_frame_equal(tables["logrank"], logrank_table(prepared, strata))
+    pd.testing.assert_frame_equal(tables["km_survival_at"], km_survival_at_table(prepared, strata))
+    pd.testing.assert_frame_equal(tables["cox_univariable"], cox_univariable_table(prepared, strata))
+
+
+def test_categorical_text_columns_give_the_same_tables(patients):
+    # the asset reads text columns as categoricals (DuckDB ENUMs)
+    text = ["sex", "baseline_imaging", "best_overall_response"]
+    plain = build_analytics_tables({"dim_patient": patients})
+    categorical = build_analytics_tables({"dim_patient": patients.astype({c: "category" for c in text})})
+    for name in plain:
+        pd.testing.assert_frame_equal(categorical[name], plain[name], obj=name)
+
+
+def test_every_built_table_has_exactly_the_documented_columns(patients, toxicity):
+    nadir = pd.DataFrame(
+        {"patient_key": ["a"], "analyte": ["wbc"], "unit": ["10^9/L"], "direction": ["lowest"],
+         "baseline_value": [6.0], "nadir_value": [4.0], "days_to_nadir": [30], "pct_change_from_baseline": [-100 / 3],
+         "n_post_baseline_samples": [1]}
     )
-    tables = build_analytics_tables({"dim_patient": cohort, "fct_toxicity": toxicity, "fct_lab_result": labs})
+    tables = build_analytics_tables({"dim_patient": patients, "toxicity_grade_counts": grade_counts(toxicity),
+                                     "fct_lab_nadir": nadir})
     assert list(tables) == list(TABLES)
     for name, frame in tables.items():
         assert list(frame.columns) == list(TABLES[name].columns), name
