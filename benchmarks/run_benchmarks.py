@@ -31,11 +31,13 @@ def bench(n: int, work: Path, pages: bool) -> dict:
     result = json.loads(result_file.read_text()) if result_file.exists() else {"n_patients": n, "failed": True}
     page_script = HERE / "bench_pages.py"
     if pages and page_script.exists() and (keep / "warehouse.duckdb").exists():
-        out = subprocess.run([sys.executable, str(page_script), "--warehouse", str(keep / "warehouse.duckdb"), "--json"],
-                             capture_output=True, text=True)
+        page_file = work / f"pages_{n}.json"
+        out = subprocess.run([sys.executable, str(page_script), "--warehouse", str(keep / "warehouse.duckdb"),
+                              "--json", str(page_file)], capture_output=True, text=True)
         try:
-            result["pages"] = json.loads(out.stdout.strip().splitlines()[-1])
-        except (json.JSONDecodeError, IndexError):
+            rows = json.loads(page_file.read_text())["pages"]
+            result["pages"] = {row["page"]: row["cold_s"] for row in rows}
+        except (OSError, json.JSONDecodeError, KeyError):
             result["pages"] = {"error": out.stderr[-500:]}
     return result
 
@@ -66,17 +68,19 @@ def markdown(results: list[dict]) -> str:
         full_s = refresh.get("wall_s") if refresh.get("rc") == 0 else None
         inc_s = incremental.get("wall_s") if incremental.get("rc") == 0 else None
         peak = max(refresh.get("tree_peak_mb", 0), incremental.get("tree_peak_mb", 0))
+        floor_s = r["floor"]["wall_s"]
+        ratio = f"{full_s / floor_s:.1f}x" if full_s else "–"
+        share = f"{inc_s / full_s:.0%}" if inc_s and full_s else "–"
+        new_rows = sum(r.get("new_day_rows", {}).values())
         lines.append(
             f"| {r['n_patients']:,d} | {sum(r['rows'].values()) / 1e6:.1f} M | {r['export_mb']:,.0f} MB "
-            f"| {fmt_s(r['floor']['wall_s'])} | {fmt_s(full_s)} "
-            f"| {f'{full_s / r['floor']['wall_s']:.1f}x' if full_s else '–'} | {peak:,.0f} MB "
-            f"| {sum(r.get('new_day_rows', {}).values()):,d} | {fmt_s(inc_s)} "
-            f"| {f'{inc_s / full_s:.0%}' if inc_s and full_s else '–'} |"
+            f"| {fmt_s(floor_s)} | {fmt_s(full_s)} | {ratio} | {peak:,.0f} MB "
+            f"| {new_rows:,d} | {fmt_s(inc_s)} | {share} |"
         )
     page_rows = [r for r in results if isinstance(r.get("pages"), dict) and "error" not in r["pages"]]
     if page_rows:
         names = list(page_rows[0]["pages"])
-        lines += ["", "Page data + analytics time (no rendering), per page:", "",
+        lines += ["", "Page data + analytics time (no rendering), first view after a refresh (empty cache), per page:", "",
                   "| patients | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
         for r in page_rows:
             lines.append(f"| {r['n_patients']:,d} | " + " | ".join(fmt_s(r["pages"][n]) for n in names) + " |")
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     results = [bench(n, work, args.pages) for n in args.patients]
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(markdown(results))
+    analysis = HERE / "ANALYSIS.md"  # the reading of the figures, kept by hand
+    DOC.write_text(markdown(results) + ("\n" + analysis.read_text() if analysis.exists() else ""))
     print(DOC.read_text())
     return 0
 

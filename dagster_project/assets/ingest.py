@@ -82,7 +82,7 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
                       "rows_accepted": sum(s.rows_accepted for s in mine),
                       "rows_rejected": sum(s.rows_rejected for s in mine)},
         )
-    yield dg.MaterializeResult(asset_key=TOUCHED_PATIENTS, metadata={"dagster/row_count": touched, "mode": plan.mode})
+    yield dg.MaterializeResult(asset_key=TOUCHED_PATIENTS, metadata={"patients": touched, "mode": plan.mode})
     yield dg.MaterializeResult(asset_key=REJECTED_ROWS,
                                metadata={"rows_rejected_this_run": sum(s.rows_rejected for s in summaries)})
     yield dg.MaterializeResult(asset_key=LOAD_SUMMARY, metadata={"files_loaded": len(summaries)})

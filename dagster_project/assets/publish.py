@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS audit.run_log (
     step VARCHAR NOT NULL,
     started_at TIMESTAMP WITH TIME ZONE,
     finished_at TIMESTAMP WITH TIME ZONE,
-    duration_seconds DOUBLE
+    duration_seconds DOUBLE,
+    row_count BIGINT  -- ingestion: rows read from this run's files; dbt: rows in the marts; analytics: rows written
 )"""
 
 REFRESH_HISTORY_DDL = """
@@ -115,9 +116,23 @@ def _record_run(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContex
         at = datetime.fromtimestamp(record.timestamp, timezone.utc)
         slot = steps.setdefault(event.step_key, [None, None])
         slot[0 if event.event_type == dg.DagsterEventType.STEP_START else 1] = at
+    counts: dict[str, int] = {}
+    for record in context.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+    ).records:
+        event = record.event_log_entry.dagster_event
+        metadata = event.event_specific_data.materialization.metadata
+        value = metadata.get("rows_read") or metadata.get("dagster/row_count")
+        if value is not None:
+            counts[event.step_key] = counts.get(event.step_key, 0) + int(value.value)
+    marts_rows = con.execute(
+        "SELECT sum(estimated_size) FROM duckdb_tables() WHERE schema_name = 'marts'").fetchone()[0]
+    con.execute("ALTER TABLE audit.run_log ADD COLUMN IF NOT EXISTS row_count BIGINT")  # older warehouses
     con.executemany(
-        "INSERT INTO audit.run_log VALUES (?, ?, ?, ?, ?)",
-        [(run_id, step, start, end, (end - start).total_seconds() if start and end else None)
+        "INSERT INTO audit.run_log BY NAME SELECT ? AS run_id, ? AS step, ? AS started_at, ? AS finished_at,"
+        " ? AS duration_seconds, ? AS row_count",
+        [(run_id, step, start, end, (end - start).total_seconds() if start and end else None,
+          marts_rows if step == "prrt_dbt_models" else counts.get(step))
          for step, (start, end) in steps.items()],
     )
 
