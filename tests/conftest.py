@@ -39,3 +39,14 @@ def demo_db(demo_warehouse):
     con = duckdb.connect(str(demo_warehouse), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture
+def app_warehouse(monkeypatch, demo_warehouse) -> Path:
+    """The app pointed at the session's demo warehouse, with st.cache_data cleared around the test."""
+    import streamlit as st
+
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(demo_warehouse))
+    st.cache_data.clear()
+    yield demo_warehouse
+    st.cache_data.clear()

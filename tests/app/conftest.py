@@ -16,12 +16,9 @@ TIMEOUT = 120  # first runs import lifelines/altair and fit models
 
 
 @pytest.fixture
-def warehouse(monkeypatch, demo_warehouse):
-    """PRRT_WAREHOUSE -> the session's demo warehouse; st.cache_data cleared around each test."""
-    monkeypatch.setenv("PRRT_WAREHOUSE", str(demo_warehouse))
-    st.cache_data.clear()
-    yield demo_warehouse
-    st.cache_data.clear()
+def warehouse(app_warehouse):
+    """PRRT_WAREHOUSE -> the session's demo warehouse (tests/conftest.py: app_warehouse)."""
+    return app_warehouse
 
 
 def open_page(page: str, state: Mapping[str, object] | None = None) -> AppTest:

@@ -14,14 +14,6 @@ from tests.conftest import REPO
 PAGES = REPO / "streamlit_app" / "views"
 
 
-@pytest.fixture
-def warehouse_env(monkeypatch, demo_warehouse):
-    monkeypatch.setenv("PRRT_WAREHOUSE", str(demo_warehouse))
-    st.cache_data.clear()
-    yield demo_warehouse
-    st.cache_data.clear()
-
-
 def page(name: str) -> AppTest:
     at = AppTest.from_file(str(PAGES / name), default_timeout=60)
     at.run()
@@ -32,7 +24,7 @@ def page(name: str) -> AppTest:
 # --- SQL -------------------------------------------------------------------------------------
 
 
-def test_sql_page_runs_the_first_example_and_a_query(warehouse_env):
+def test_sql_page_runs_the_first_example_and_a_query(app_warehouse):
     at = page("sql.py")
     assert at.text_area(key="sql").value.startswith("-- Table 2")
     at.button(key="run").click().run()
@@ -47,7 +39,7 @@ def test_sql_page_runs_the_first_example_and_a_query(warehouse_env):
     assert any(b.label == "Download CSV" for b in at.get("download_button"))
 
 
-def test_sql_page_example_selector_loads_the_query(warehouse_env):
+def test_sql_page_example_selector_loads_the_query(app_warehouse):
     at = page("sql.py")
     at.selectbox(key="example").set_value("Kaplan-Meier median overall survival").run()
     assert "analytics.km_median" in at.text_area(key="sql").value
@@ -64,7 +56,7 @@ def test_sql_page_example_selector_loads_the_query(warehouse_env):
         ("SELECT 1; DROP TABLE marts.dim_patient", "one statement at a time"),
     ],
 )
-def test_sql_page_shows_attacks_as_errors(warehouse_env, attack, message):
+def test_sql_page_shows_attacks_as_errors(app_warehouse, attack, message):
     at = page("sql.py")
     at.text_area(key="sql").set_value(attack)
     at.button(key="run").click().run()
@@ -76,7 +68,7 @@ def test_sql_page_shows_attacks_as_errors(warehouse_env, attack, message):
     assert not at.error and at.dataframe[0].value["answer"].tolist() == [42]
 
 
-def test_sql_page_row_cap_notice(warehouse_env):
+def test_sql_page_row_cap_notice(app_warehouse):
     at = page("sql.py")
     at.text_area(key="sql").set_value("SELECT * FROM range(20000)")
     at.button(key="run").click().run()
@@ -84,7 +76,7 @@ def test_sql_page_row_cap_notice(warehouse_env):
     assert any("first 10,000 rows" in w.value for w in at.warning)
 
 
-def test_sql_page_schema_browser(warehouse_env):
+def test_sql_page_schema_browser(app_warehouse):
     at = page("sql.py")
     tables = at.selectbox(key="schema_table")
     names = set(tables.options)
@@ -98,7 +90,7 @@ def test_sql_page_schema_browser(warehouse_env):
 # --- data quality ----------------------------------------------------------------------------
 
 
-def test_data_quality_page_on_the_demo(warehouse_env):
+def test_data_quality_page_on_the_demo(app_warehouse):
     at = page("data_quality.py")
     assert not at.error
     loads = at.dataframe[0].value
