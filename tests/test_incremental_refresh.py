@@ -87,6 +87,21 @@ def test_incremental_marts_equal_a_full_refresh(refreshed):
         ).fetchone()[0] >= 3
 
 
+def test_published_views_read_every_patient(refreshed):
+    """The incremental build compiles its views for the touched patients alone
+    (dbt/macros/refresh_scope.sql); the published file must hold them reading everyone."""
+    _, incremental, full = refreshed
+    with duckdb.connect(str(incremental), read_only=True) as inc, duckdb.connect(str(full), read_only=True) as ful:
+        views = inc.execute(
+            "SELECT schema_name, view_name, sql FROM duckdb_views()"
+            " WHERE NOT internal AND schema_name IN ('staging', 'intermediate') ORDER BY ALL").fetchall()
+        assert len(views) >= 19
+        for schema, name, sql in views:
+            assert "touched_patients" not in sql, f"{schema}.{name}"
+            count = f"SELECT count(*) FROM {schema}.{name}"
+            assert inc.execute(count).fetchone() == ful.execute(count).fetchone(), f"{schema}.{name}"
+
+
 def test_a_changed_file_forces_a_full_refresh(refreshed, tmp_path):
     export, incremental, _ = refreshed
     from prrt.pseudonym import DEVELOPMENT_KEY

@@ -1,6 +1,7 @@
 """The dbt project (staging -> intermediate -> marts, seeds, dbt tests) as Dagster assets."""
 
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,13 +34,24 @@ translator = PrrtDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=translator)
 def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """`dbt build`: seeds, models and their data/unit tests, in dependency order; a failing
-    test fails the step, so nothing downstream (publication included) runs. In an
-    incremental refresh the marts rebuild only the patients in ``ingest.touched_patients``."""
+    """`dbt build`: seeds, models and their data tests, in dependency order; a failing test
+    fails the step, so nothing downstream (publication included) runs. In an incremental
+    refresh only the patients in ``ingest.touched_patients`` are rebuilt and tested
+    (dbt/macros/refresh_scope.sql)."""
     # dbt's unit tests pin the SQL logic, not the data: they run in CI (tests/test_dbt_project.py),
     # not in every nightly build, as dbt recommends.
     args = ["build", "--exclude", "resource_type:unit_test"]
-    if warehouse.refresh_mode(context.run_id) == "full":
-        args.append("--full-refresh")
+    incremental = warehouse.refresh_mode(context.run_id) == "incremental"
+    args += ["--vars", json.dumps(INCREMENTAL_VARS)] if incremental else ["--full-refresh"]
+    target = warehouse.fresh_dbt_target_path()
     with warehouse.dbt_env(context.run_id):
-        yield from dbt.cli(args, context=context).stream()
+        yield from dbt.cli(args, context=context, target_path=target).stream()
+        if incremental:
+            # The views were compiled to read the touched patients alone: recreate them as
+            # published, reading every patient (no events: these assets were just reported).
+            dbt.cli(["run", "--select", "config.materialized:view"], manifest=dbt_project.manifest_path,
+                    target_path=target).wait()
+
+
+# dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)
+INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}

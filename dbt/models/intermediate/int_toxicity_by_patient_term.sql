@@ -10,6 +10,7 @@ graded_labs as (
     -- rather than again (three times over) inside this view
     select * from {{ ref('fct_lab_result') }}
     where ctcae_term is not null
+    {{ in_refresh_scope('and') }}
 
 ),
 

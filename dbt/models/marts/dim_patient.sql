@@ -91,4 +91,3 @@ final as (
 )
 
 select * from final
-{{ only_touched_patients() }}

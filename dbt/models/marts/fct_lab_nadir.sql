@@ -35,6 +35,7 @@ post_baseline as (
         on labs.analyte = directions.analyte
     where labs.is_post_baseline
         and labs.value is not null
+        {{ in_refresh_scope('and', 'labs.patient_key') }}
 
 ),
 
@@ -87,4 +88,3 @@ select
     n_post_baseline_samples
 
 from final
-{{ only_touched_patients() }}

@@ -27,4 +27,3 @@ select
     record_id
 
 from labs
-{{ only_touched_patients() }}

@@ -17,4 +17,3 @@ select
     os_event
 
 from survival
-{{ only_touched_patients() }}

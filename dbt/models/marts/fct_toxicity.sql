@@ -21,4 +21,3 @@ select
     n_post_baseline_graded_samples
 
 from toxicity
-{{ only_touched_patients() }}

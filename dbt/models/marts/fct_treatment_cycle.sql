@@ -18,4 +18,3 @@ select
     weeks_since_previous_cycle
 
 from cycles
-{{ only_touched_patients() }}

@@ -21,4 +21,3 @@ select
     record_id
 
 from assessments
-{{ only_touched_patients() }}

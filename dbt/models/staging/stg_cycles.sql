@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'cycles') }}
+    {{ in_refresh_scope() }}
 
 ),
 

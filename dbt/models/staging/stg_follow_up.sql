@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'follow_up') }}
+    {{ in_refresh_scope() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'metastases') }}
+    {{ in_refresh_scope() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'patients') }}
+    {{ in_refresh_scope() }}
 
 ),
 

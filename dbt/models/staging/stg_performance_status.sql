@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'performance_status') }}
+    {{ in_refresh_scope() }}
 
 ),
 

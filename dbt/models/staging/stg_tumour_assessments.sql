@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('ingest', 'tumour_assessments') }}
+    {{ in_refresh_scope() }}
 
 ),
 
