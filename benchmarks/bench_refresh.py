@@ -190,6 +190,28 @@ def _prrt_script() -> Path | None:
     return script if probe.returncode == 0 and "--warehouse" in probe.stdout else None
 
 
+def _profile(warehouse: Path, top: int = 8) -> dict:
+    """Where the last refresh spent its time: each step's duration from the warehouse's own
+    audit.run_log, and dbt's slowest nodes from its run_results.json."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        steps = con.execute(
+            """SELECT step, duration_seconds FROM audit.run_log
+               WHERE run_id = (SELECT run_id FROM audit.refresh_plan) AND duration_seconds IS NOT NULL
+               ORDER BY started_at"""
+        ).fetchall()
+    results = warehouse.parent / ".builds" / "dbt-target" / "run_results.json"
+    nodes = []
+    if results.exists():
+        run = json.loads(results.read_text())
+        # unique_id: <type>.<project>.<name>[.<hash>]
+        nodes = sorted(((r["unique_id"].split(".")[2], r["execution_time"]) for r in run["results"]),
+                       key=lambda item: -item[1])
+        nodes = [("dbt elapsed (all nodes)", run.get("elapsed_time", 0.0)), *nodes[:top]]
+    return {"steps": steps, "dbt_nodes": nodes}
+
+
 def _day_after_export(raw: Path) -> str:
     """The day after the export's last follow-up contact (never after today)."""
     import datetime as dt
@@ -297,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"refresh: {script} refresh --raw {raw} --warehouse {warehouse} ...", file=sys.stderr, flush=True)
             refresh, out = _run([str(script), "refresh", "--raw", str(raw), "--warehouse", str(warehouse)], env)
             results["refresh"] = {k: v for k, v in refresh.items() if k != "stderr"}
+            if refresh["rc"] == 0:
+                results["refresh"]["profile"] = _profile(warehouse)
             if refresh["rc"] != 0:
                 print(out[-4000:], refresh["stderr"][-4000:], sep="\n", file=sys.stderr)
                 print(f"refresh: FAILED with exit code {refresh['rc']}", file=sys.stderr)
@@ -310,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                                            for line in new_day.stdout.splitlines() if line.strip()}
                 incremental, out = _run([str(script), "refresh", "--raw", str(raw), "--warehouse", str(warehouse)], env)
                 results["incremental"] = {k: v for k, v in incremental.items() if k != "stderr"}
+                if incremental["rc"] == 0:
+                    results["incremental"]["profile"] = _profile(warehouse)
                 if incremental["rc"] != 0:
                     print(out[-4000:], incremental["stderr"][-4000:], sep="\n", file=sys.stderr)
     finally:

@@ -84,11 +84,47 @@ def markdown(results: list[dict]) -> str:
                   "| patients | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
         for r in page_rows:
             lines.append(f"| {r['n_patients']:,d} | " + " | ".join(fmt_s(r["pages"][n]) for n in names) + " |")
+    lines += profile_lines(results)
     lines += ["", "Full refresh = `prrt refresh` in its own process (dbt parse, ingestion, dbt build with its tests, "
               "analytics, publication); floor = DuckDB alone reading the same CSV files into typed tables; "
               "incremental = `prrt refresh` after `prrt synth-new-day` added a day's labs, cycles and assessments "
               "for ~1% of living patients. Peak RSS: the whole process tree, sampled every 50 ms.", ""]
     return "\n".join(lines)
+
+
+STEP_GROUPS = (("ingestion", "ingest_raw_exports"), ("dbt", "prrt_dbt_models"), ("analytics", "survival_analytics"))
+
+
+def profile_lines(results: list[dict]) -> list[str]:
+    """Where each refresh spent its time (audit.run_log of the refresh itself) and, for the
+    largest registry, dbt's slowest nodes (run_results.json)."""
+    measured = [(r, kind) for r in results for kind in ("refresh", "incremental")
+                if isinstance(r.get(kind), dict) and r[kind].get("profile")]
+    if not measured:
+        return []
+    lines = ["", "Where the time goes (`audit.run_log` of each refresh; other = wall time outside the "
+             "recorded steps: starting Python and Dagster, publication (checkpoint, fsync, rename); dbt's own start-up "
+             "and project parse are inside dbt):", "",
+             "| patients | refresh | wall | " + " | ".join(name for name, _ in STEP_GROUPS) + " | asset checks | other |",
+             "|---:|---|---:|" + "---:|" * (len(STEP_GROUPS) + 2)]
+    for r, kind in measured:
+        steps = dict(r[kind]["profile"]["steps"])
+        grouped = [steps.pop(step, 0.0) for _, step in STEP_GROUPS]
+        rest = sum(steps.values())
+        wall = r[kind]["wall_s"]
+        label = "full" if kind == "refresh" else "incremental"
+        lines.append(f"| {r['n_patients']:,d} | {label} | {fmt_s(wall)} | " + " | ".join(fmt_s(x) for x in grouped)
+                     + f" | {fmt_s(rest)} | {fmt_s(max(wall - sum(grouped) - rest, 0.0))} |")
+    largest = max(r["n_patients"] for r, _ in measured)
+    for r, kind in measured:
+        nodes = r[kind]["profile"].get("dbt_nodes")
+        if r["n_patients"] == largest and nodes:
+            label = "full" if kind == "refresh" else "incremental"
+            lines += ["", f"dbt's slowest nodes, {label} refresh of {largest:,d} patients "
+                      f"(run_results.json; the first row is dbt's whole run):", "",
+                      "| node | time |", "|---|---:|"]
+            lines += [f"| {name} | {fmt_s(t)} |" for name, t in nodes]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
             # The views were compiled to read the touched patients alone: recreate them as
             # published, reading every patient (no events: these assets were just reported).
             dbt.cli(["run", "--select", "config.materialized:view"], manifest=dbt_project.manifest_path,
-                    target_path=target).wait()
+                    target_path=target / "views").wait()
 
 
 # dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)
