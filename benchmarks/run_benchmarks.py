@@ -23,8 +23,14 @@ DOC = HERE.parent / "docs" / "benchmarks.md"
 TARGETS = "full refresh <= 3x floor, peak RSS < 4 GiB, incremental < 10% of full, each page < 1 s (1,000,000 patients)"
 
 
-def bench(n: int, work: Path, pages: bool) -> dict:
+def bench(n: int, work: Path, pages: bool, reuse: bool = False) -> dict:
     result_file = work / f"refresh_{n}.json"
+    if reuse and result_file.exists():  # measured by an earlier run of this script in the same --work folder
+        result = json.loads(result_file.read_text())
+        page_file = work / f"pages_{n}.json"
+        if pages and page_file.exists():
+            result["pages"] = {row["page"]: row["cold_s"] for row in json.loads(page_file.read_text())["pages"]}
+        return result
     keep = work / f"n{n}"
     subprocess.run([sys.executable, str(HERE / "bench_refresh.py"), "--patients", str(n), "--keep", str(keep),
                     "--json", str(result_file)], check=False)
@@ -132,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--pages", action="store_true", help="also time each app page's data work")
     parser.add_argument("--work", type=Path, help="keep exports and warehouses here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the figures of a registry size already measured in --work instead of re-running it")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="prrt-benchmarks-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = [bench(n, work, args.pages) for n in args.patients]
+    results = [bench(n, work, args.pages, args.reuse) for n in args.patients]
     DOC.parent.mkdir(exist_ok=True)
     analysis = HERE / "ANALYSIS.md"  # the reading of the figures, kept by hand
     DOC.write_text(markdown(results) + ("\n" + analysis.read_text() if analysis.exists() else ""))
