@@ -1,7 +1,10 @@
 """SQL for parsing and checking one column of text, generated from its ``spec.Column``.
 
-Each column gives a typed expression and a list of problem expressions, each either
-NULL (fine) or a struct {field, value, reason} that lands in ``audit.rejected_rows``.
+Each column gives named expressions over its text (the text itself, the typed value and,
+for integers, the number read) and a list of problem expressions over those names, each
+either NULL (fine) or a struct {field, value, reason} that lands in ``audit.rejected_rows``.
+The loader selects the expressions in an inner query and the problems in the outer one,
+so each value is parsed once however many checks look at it.
 """
 
 from __future__ import annotations
@@ -42,14 +45,15 @@ def problem(field: str, raw: str, condition: str, reason_sql: str) -> Problem:
 
 
 def problem_list(problems: list[Problem]) -> str:
-    """The list of a row's problems. Most rows have none: the list is only built for rows
-    where some condition holds, so clean rows cost a few comparisons, not allocations."""
+    """The list of a row's problems, NULL when it has none. Most rows have none: the list is
+    only built for rows where some condition holds, so clean rows cost a few comparisons,
+    not allocations, and store nothing but a NULL."""
     if not problems:
-        return f"CAST([] AS {PROBLEM_TYPE}[])"
-    any_problem = " OR ".join(f"coalesce({p.condition}, false)" for p in problems)
+        return f"CAST(NULL AS {PROBLEM_TYPE}[])"
+    # A NULL condition counts as false: CASE takes a branch only when its condition is true.
+    any_problem = " OR ".join(f"({p.condition})" for p in problems)
     items = ", ".join(str(p) for p in problems)
-    return (f"CASE WHEN {any_problem} THEN list_filter([{items}], lambda p: p IS NOT NULL) "
-            f"ELSE CAST([] AS {PROBLEM_TYPE}[]) END")
+    return f"CASE WHEN {any_problem} THEN list_filter([{items}], lambda p: p IS NOT NULL) END"
 
 
 def number_text(raw: str, decimal_comma: bool) -> str:
@@ -61,53 +65,74 @@ def parse_date(raw: str) -> str:
     return f"CAST(coalesce({tries}) AS DATE)"
 
 
-def column_sql(col: Column, raw: str, decimal_comma: bool) -> tuple[str, list[Problem]]:
-    """(typed expression, problem expressions) for the text column ``raw``."""
+@dataclass(frozen=True)
+class ColumnSQL:
+    """A column's parsing: ``values`` are (name, expression over the text) -- ``raw_<name>``
+    (the text), ``<name>`` (the typed value) and helpers; ``problems`` refer to those
+    names, prefixed with the alias of the query that selects them."""
+
+    values: list[tuple[str, str]]
+    problems: list[Problem]
+
+
+def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") -> ColumnSQL:
+    """The typed value of the text column ``raw`` and its checks."""
     name = col.name
+    ref_raw, ref = f"{alias}raw_{name}", f"{alias}{name}"
+    values = [(f"raw_{name}", raw)]
     problems = []
     if col.required:
-        problems.append(problem(name, raw, f"{raw} IS NULL", quote("missing required value")))
+        problems.append(problem(name, ref_raw, f"{ref_raw} IS NULL", quote("missing required value")))
 
     if col.kind == "text":
-        return raw, problems
+        values.append((name, raw))
+        return ColumnSQL(values, problems)
 
     if col.kind == "date":
-        typed = parse_date(raw)
-        problems.append(problem(name, raw, f"{raw} IS NOT NULL AND {typed} IS NULL",
+        values.append((name, parse_date(raw)))
+        problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {ref} IS NULL",
                                 quote("unparseable date (expected YYYY-MM-DD or DD/MM/YYYY)")))
-        problems.append(problem(name, raw, f"{typed} > current_date", quote("date after today")))
-        return typed, problems
+        problems.append(problem(name, ref_raw, f"{ref} > current_date", quote("date after today")))
+        return ColumnSQL(values, problems)
 
     if col.kind == "enum":
         norm = f"upper({raw})" if col.upper else f"lower({raw})"
         whens = [f"WHEN {quote(a.upper() if col.upper else a.lower())} THEN {quote(c)}" for a, c in col.aliases.items()]
         whens += [f"WHEN {quote(v)} THEN {quote(v)}" for v in col.values]
-        typed = f"CASE {norm} {' '.join(whens)} END"
+        values.append((name, f"CASE {norm} {' '.join(whens)} END"))
         allowed = ", ".join(col.values)
-        problems.append(problem(name, raw, f"{raw} IS NOT NULL AND {typed} IS NULL",
+        problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {ref} IS NULL",
                                 quote(f"not one of: {allowed}")))
-        return typed, problems
+        return ColumnSQL(values, problems)
 
     if col.kind == "bool":
-        typed = (f"CASE WHEN lower({raw}) IN {sql_list(TRUE_WORDS)} THEN true "
-                 f"WHEN lower({raw}) IN {sql_list(FALSE_WORDS)} THEN false END")
-        problems.append(problem(name, raw, f"{raw} IS NOT NULL AND {typed} IS NULL",
+        values.append((name, f"CASE WHEN lower({raw}) IN {sql_list(TRUE_WORDS)} THEN true "
+                             f"WHEN lower({raw}) IN {sql_list(FALSE_WORDS)} THEN false END"))
+        problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {ref} IS NULL",
                                 quote("not a yes/no value (yes/no, y/n, 1/0, +/-)")))
-        return typed, problems
+        return ColumnSQL(values, problems)
 
-    # integer | number
+    # integer | number: the text read as a DOUBLE once; an integer keeps that DOUBLE as
+    # ``_num_<name>`` for its checks and is the INTEGER only when whole
     num = f"TRY_CAST({number_text(raw, decimal_comma)} AS DOUBLE)"
-    problems.append(problem(name, raw, f"{raw} IS NOT NULL AND {num} IS NULL", quote("not a number")))
     if col.kind == "integer":
-        problems.append(problem(name, raw, f"{num} <> round({num})", quote("not a whole number")))
+        whole = f"CASE WHEN {num} = round({num}) THEN CAST({num} AS INTEGER) END"
+        values += [(f"_num_{name}", num), (name, whole)]
+        checked = f"{alias}_num_{name}"
+    else:
+        values.append((name, num))
+        checked = ref
+    problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {checked} IS NULL",
+                            quote("not a number")))
+    if col.kind == "integer":
+        problems.append(problem(name, ref_raw, f"{checked} <> round({checked})", quote("not a whole number")))
         if col.step:
-            problems.append(problem(name, raw, f"{num} % {col.step} <> 0",
+            problems.append(problem(name, ref_raw, f"{checked} % {col.step} <> 0",
                                     quote(f"not a multiple of {col.step}")))
     if col.min is not None:
-        problems.append(problem(name, raw, f"{num} < {col.min}", quote(f"below the allowed minimum {col.min:g}")))
+        problems.append(problem(name, ref_raw, f"{checked} < {col.min}",
+                                quote(f"below the allowed minimum {col.min:g}")))
     if col.max is not None:
-        problems.append(problem(name, raw, f"{num} > {col.max}", quote(f"above the allowed maximum {col.max:g}")))
-    typed = f"CAST({num} AS INTEGER)" if col.kind == "integer" else num
-    if col.kind == "integer":
-        typed = f"CASE WHEN {num} = round({num}) THEN {typed} END"
-    return typed, problems
+        problems.append(problem(name, ref_raw, f"{checked} > {col.max}",
+                                quote(f"above the allowed maximum {col.max:g}")))
+    return ColumnSQL(values, problems)

@@ -1,9 +1,11 @@
 """Load one export folder into schema ``ingest`` (clean rows) and ``audit`` (the rest).
 
-Per file: read as text (``reader``), type and check every column (``columns``), apply
-the file's own and cross-file rules, reject exact duplicates and conflicting keys,
-then split: accepted rows -> ``ingest.<file>``, each problem -> ``audit.rejected_rows``,
-and one reconciliation row -> ``audit.load_summary``. Everything runs as DuckDB SQL.
+Per file: read as text (``reader``), then in one pass type and check every column
+(``columns``) and apply the file's own and cross-file rules; reject exact duplicates and
+conflicting keys, then split: accepted rows -> ``ingest.<file>``, each problem ->
+``audit.rejected_rows``, and one reconciliation row -> ``audit.load_summary``. Everything
+runs as DuckDB SQL; the statements are few and each intermediate table is dropped as soon
+as it has been used (a 10-million-row file stays well inside the memory limit).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import duckdb
 
 from ..config import SEEDS_DIR
 from ..pseudonym import hmac_sql
-from .columns import column_sql, problem, problem_list, quote
+from .columns import PROBLEM_TYPE, column_parts, problem, problem_list, quote
 from .reader import ExportFileError, drop_text_table, load_text_table, read_header
 from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
 
@@ -80,14 +82,29 @@ def _load_seeds(con: duckdb.DuckDBPyConnection, seeds_dir: Path) -> None:
 
 # --- file-specific rules: (extra SELECT columns, extra JOINs, extra problems, output columns)
 
+# Per file name, the column whose values are converted with the unit_conversions seed.
+UNIT_COLUMNS = {CYCLES.name: "activity_unit", LABS.name: "unit"}
+
+
+def _file_units(con: duckdb.DuckDBPyConnection, spec: ExportFile, raw: dict[str, str]) -> None:
+    """``_file_units``: the unit_conversions rows matching each unit spelling found in the
+    file (column ``spelling``, as written). Rows are joined on the spelling itself, so a
+    spelling is normalised once per file instead of once per row."""
+    column = UNIT_COLUMNS.get(spec.name)
+    if column:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _file_units AS
+                SELECT s.spelling, u.* FROM (SELECT DISTINCT {raw[column]} AS spelling FROM _text) s
+                JOIN _unit_conversions u ON u.unit = {normalised_unit('s.spelling')}"""
+        )
+
 
 def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
     """Derived columns, joins and problems beyond the per-column checks."""
     if spec is CYCLES:
-        unit = normalised_unit("t.raw_activity_unit")
         return (
             ["t.activity * u.multiplier AS activity_gbq"],
-            [f"LEFT JOIN _unit_conversions u ON u.quantity = 'activity' AND u.unit = {unit}"],
+            ["LEFT JOIN _file_units u ON u.quantity = 'activity' AND u.spelling = t.raw_activity_unit"],
             [
                 problem("activity_unit", "t.raw_activity_unit",
                         "t.raw_activity_unit IS NOT NULL AND u.unit IS NULL",
@@ -100,7 +117,6 @@ def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
             ],
         )
     if spec is LABS:
-        unit = normalised_unit("t.raw_unit")
         return (
             [
                 "t.value * u.multiplier AS value_canonical",
@@ -109,7 +125,7 @@ def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
                 "u.canonical_unit",
             ],
             [
-                f"LEFT JOIN _unit_conversions u ON u.quantity = t.analyte AND u.unit = {unit}",
+                "LEFT JOIN _file_units u ON u.quantity = t.analyte AND u.spelling = t.raw_unit",
                 "LEFT JOIN _lab_analytes a ON a.analyte = t.analyte",
             ],
             [
@@ -178,6 +194,17 @@ def _next_file_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM audit.ingested_files").fetchone()[0]
 
 
+def _checked_columns(spec: ExportFile) -> list[str]:
+    """The parsed columns kept in ``_checked`` besides the derived ones (``_rules``): what
+    later steps read -- patient_id, the key (and its last column as written, for the
+    conflict message) and the outputs. The rest of the text is not carried along."""
+    names = {c.name for c in spec.columns}
+    wanted = ["patient_id", *spec.key, *(o.split(" AS ")[0] for o in _output_columns(spec))]
+    if spec.key:
+        wanted.append(f"raw_{spec.key[-1]}")
+    return [n for n in dict.fromkeys(wanted) if n in names or n.startswith("raw_")]  # derived ones come with _rules
+
+
 def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str) -> FileSummary:
     header = read_header(path)
     index = {name: i for i, name in reversed(list(enumerate(header.normalised)))}
@@ -191,71 +218,77 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     ignored = [n for n in header.names if header.normalised[header.names.index(n)] not in known]
     file_id = _next_file_id(con)
 
-    reader_errors = load_text_table(con, path, header, "_text")
+    # each column's text in _text (only the file's columns the spec knows are kept)
+    raw = {c.name: f"c{index[c.name]}" if c.name in index else "CAST(NULL AS VARCHAR)" for c in spec.columns}
+    present = [index[c.name] for c in spec.columns if c.name in index]
+    reader_errors = load_text_table(con, path, header, "_text", keep=present)
 
-    # 1. type every column and collect per-column problems
-    selects, problems = [], []
+    # 1. + 2. in one pass over the text: parse every value once (inner select), then check
+    # it (per-column problems), apply the file rules and the cross-file rules (known
+    # patient, dates after birth), and hash the row as written for the duplicate check.
+    values, problems = [], []
     for col in spec.columns:
-        raw = f"c{index[col.name]}" if col.name in index else "CAST(NULL AS VARCHAR)"
-        typed, col_problems = column_sql(col, raw, header.decimal_comma)
-        selects += [f"{raw} AS raw_{col.name}", f"{typed} AS {col.name}"]
-        problems += col_problems
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _typed AS
-            SELECT _line, {', '.join(selects)},
-                   {problem_list(problems)} AS _problems
-            FROM _text"""
-    )
-
-    # 2. file rules, cross-file rules (known patient, dates after birth), exact duplicates
+        parts = column_parts(col, raw[col.name], header.decimal_comma)
+        values += [f"{expr} AS {name}" for name, expr in parts.values]
+        problems += parts.problems
+    _file_units(con, spec, raw)
     derived, joins, extra = _rules(spec)
     if spec is not PATIENTS:
         joins.append("LEFT JOIN ingest.patients p ON p.patient_id = t.patient_id")
-        derived.append("p.patient_key AS _patient_key")
         extra.append(problem("patient_id", "t.raw_patient_id", "t.patient_id IS NOT NULL AND p.patient_id IS NULL",
                              quote("unknown patient_id (no accepted row in patients.csv)")))
         for date_col in spec.date_columns:
             extra.append(problem(date_col, f"t.raw_{date_col}", f"t.{date_col} < p.birth_date",
                                  "'date before birth (' || p.birth_date || ')'"))
+    kept = [f"t.{c}" for c in _checked_columns(spec)]
+    row_hash = f"hash({', '.join(f't.raw_{c.name}' for c in spec.columns)})"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _checked AS
-            SELECT t.* EXCLUDE (_problems) {''.join(', ' + d for d in derived)},
-                   list_concat(t._problems, {problem_list(extra)}) AS _problems
-            FROM _typed t {' '.join(joins)}"""
+            SELECT t._line, {', '.join(kept + derived)},
+                   {problem_list(problems + extra)} AS _problems, {row_hash} AS _hash
+            FROM (SELECT _line, {', '.join(values)} FROM _text) t {' '.join(joins)}"""
     )
 
-    _reject_exact_duplicates(con, spec)
+    _reject_exact_duplicates(con, [raw[c.name] for c in spec.columns if c.name in index])
+    drop_text_table(con, "_text")  # the text is no longer needed: free its memory now
+    con.execute("DROP TABLE IF EXISTS _read")
 
     # 3. of two otherwise valid rows with the same business key, the later is rejected
     if spec.key:
         keys = ", ".join(spec.key)
-        first = f"first_value(_line) OVER (PARTITION BY {keys}, len(_problems) = 0 ORDER BY _line)"
+        first = f"first_value(_line) OVER (PARTITION BY {keys}, _problems IS NULL ORDER BY _line)"
         con.execute(
             f"""UPDATE _checked SET _problems = [{{'field': {quote(spec.key[-1])}, 'value': raw_{spec.key[-1]},
                    'reason': 'conflicting row for the same {keys} as line ' || k.first_line}}]
                 FROM (SELECT _line AS line, {first} AS first_line FROM _checked) k
-                WHERE _checked._line = k.line AND len(_problems) = 0 AND k.first_line <> k.line"""
+                WHERE _checked._line = k.line AND _problems IS NULL AND k.first_line <> k.line"""
         )
 
-    # 4. against rows already accepted from the entity's earlier files (same or earlier refresh)
-    outputs = ", ".join(_output_columns(spec))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _out AS
-            SELECT {hmac_sql('patient_id', key) if spec is PATIENTS else '_patient_key'} AS patient_key,
-                   patient_id, {outputs},
-                   _line AS source_row, {quote(path.name)} AS source_file,
-                   CAST({file_id} AS BIGINT) * {RECORDS_PER_FILE} + _line AS record_id, _line
-            FROM _checked WHERE len(_problems) = 0"""
-    )
+    # 4. split: problems -> audit, the rest -> ingest.<file> (for the entity's later files,
+    # after checking them against the rows already accepted from its earlier files)
+    # patient_key: the HMAC for patients; for the other files the accepted patient's key,
+    # looked up again here rather than carried (64 characters a row) through _checked.
+    outputs = ", ".join(f"c.{o}" for o in _output_columns(spec))
+    out = f"""SELECT {hmac_sql('c.patient_id', key) if spec is PATIENTS else 'p.patient_key'} AS patient_key,
+                     c.patient_id, {outputs},
+                     c._line AS source_row, {quote(path.name)} AS source_file,
+                     CAST({file_id} AS BIGINT) * {RECORDS_PER_FILE} + c._line AS record_id"""
+    accepted_rows = "FROM _checked c" + ("" if spec is PATIENTS else
+                                         " LEFT JOIN ingest.patients p ON p.patient_id = c.patient_id")
+    accepted_rows += " WHERE c._problems IS NULL"
     if _exists(con, "ingest", spec.name):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _out AS {out}, c._line {accepted_rows}")
         _reject_against_earlier_files(con, spec)
-        con.execute("DELETE FROM _out WHERE _line IN (SELECT _line FROM _checked WHERE len(_problems) > 0)")
+        con.execute("DELETE FROM _out WHERE _line IN (SELECT _line FROM _checked WHERE _problems IS NOT NULL)")
+        con.execute(f"INSERT INTO ingest.{spec.name} BY NAME SELECT * EXCLUDE (_line) FROM _out")
+    else:
+        # the entity's first file: straight into a new table, no intermediate copy
+        con.execute(f"CREATE TABLE ingest.{spec.name} AS {out} {accepted_rows}")
 
-    # 5. split: problems -> audit, the rest -> ingest.<file>
     con.execute(
         f"""INSERT INTO audit.rejected_rows
-            SELECT {quote(path.name)}, _line, raw_patient_id, p.field, p.value, p.reason
-            FROM (SELECT _line, raw_patient_id, unnest(_problems) AS p FROM _checked WHERE len(_problems) > 0)
+            SELECT {quote(path.name)}, _line, patient_id, p.field, p.value, p.reason
+            FROM (SELECT _line, patient_id, unnest(_problems) AS p FROM _checked WHERE _problems IS NOT NULL)
             ORDER BY _line"""
     )
     for line, column, error_type, message, csv_line in reader_errors:
@@ -264,10 +297,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
             "INSERT INTO audit.rejected_rows VALUES (?, ?, NULL, ?, ?, ?)",
             [path.name, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
         )
-    con.execute(f"CREATE TABLE IF NOT EXISTS ingest.{spec.name} AS SELECT * EXCLUDE (_line) FROM _out WHERE false")
-    con.execute(f"INSERT INTO ingest.{spec.name} BY NAME SELECT * EXCLUDE (_line) FROM _out")
     accepted, rejected = con.execute(
-        "SELECT count(*) FILTER (len(_problems) = 0), count(*) FILTER (len(_problems) > 0) FROM _checked"
+        "SELECT count(*) FILTER (_problems IS NULL), count(*) FILTER (_problems IS NOT NULL) FROM _checked"
     ).fetchone()
     rejected += len(reader_errors)
     summary = FileSummary(path.name, accepted + rejected, accepted, rejected)
@@ -282,29 +313,36 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
         "INSERT INTO audit.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
         [file_id, path.name, spec.name, stat.st_size, stat.st_mtime_ns, run_id, now],
     )
-    drop_text_table(con, "_text")
-    for table in ("_read", "_typed", "_checked", "_out", "_reader_errors", "_reader_scans"):
+    for table in ("_checked", "_out", "_repeated", "_file_units", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
 
 
-def _reject_exact_duplicates(con: duckdb.DuckDBPyConnection, spec: ExportFile) -> None:
+def _reject_exact_duplicates(con: duckdb.DuckDBPyConnection, text_columns: list[str]) -> None:
     """Rows identical, as written, to an earlier row of the same file. Grouping millions of
-    rows by all their text columns is slow; grouping by a 64-bit hash of them is not, and
-    the few candidates it finds are then compared column by column, so the result is exact."""
-    raw_cols = [f"raw_{c.name}" for c in spec.columns]
-    same = " AND ".join(f"c.{col} IS NOT DISTINCT FROM f.{col}" for col in raw_cols)
+    rows by all their text columns is slow; finding repeated 64-bit hashes of them (made in
+    the checking pass) is not, and the few candidates it finds (usually none) are then
+    compared column by column in the text table, so the result is exact."""
+    # hashes seen more than once (each once per repeat): sorting the 64-bit hashes and
+    # comparing neighbours is cheaper than a hash table of millions of distinct groups
     con.execute(
-        f"""UPDATE _checked SET _problems = list_append(_problems,
+        """CREATE OR REPLACE TEMP TABLE _repeated AS
+           SELECT _hash FROM (SELECT _hash, lag(_hash) OVER (ORDER BY _hash) AS _previous FROM _checked)
+           WHERE _hash = _previous"""
+    )
+    if not con.execute("SELECT count(*) FROM _repeated").fetchone()[0]:
+        return
+    same = " AND ".join(f"c.{col} IS NOT DISTINCT FROM f.{col}" for col in text_columns) or "true"
+    con.execute(
+        f"""UPDATE _checked SET _problems = list_append(coalesce(_problems, CAST([] AS {PROBLEM_TYPE}[])),
                    {{'field': '(whole row)', 'value': NULL, 'reason': 'exact duplicate of line ' || d.first_line}})
             FROM (
-                WITH hashed AS (SELECT _line, hash({', '.join(raw_cols)}) AS _hash FROM _checked),
-                     repeated AS (SELECT _hash FROM hashed GROUP BY _hash HAVING count(*) > 1)
+                WITH candidates AS (SELECT k._line, k._hash FROM _checked k SEMI JOIN _repeated r ON k._hash = r._hash),
+                     written AS (SELECT x.* FROM _text x SEMI JOIN candidates h ON x._line = h._line)
                 SELECT c._line, min(f._line) AS first_line
-                FROM (SELECT k.*, first_value(k._line) OVER (PARTITION BY h._hash ORDER BY k._line) AS _first
-                      FROM hashed h SEMI JOIN repeated r ON h._hash = r._hash
-                      JOIN _checked k ON k._line = h._line) c
-                JOIN _checked f ON f._line = c._first AND {same}
+                FROM (SELECT w.*, first_value(w._line) OVER (PARTITION BY h._hash ORDER BY w._line) AS _first
+                      FROM candidates h JOIN written w ON w._line = h._line) c
+                JOIN written f ON f._line = c._first AND {same}
                 WHERE c._first <> c._line
                 GROUP BY c._line
             ) d
@@ -330,7 +368,7 @@ def _reject_against_earlier_files(con: duckdb.DuckDBPyConnection, spec: ExportFi
             f"""UPDATE _checked SET _problems = [{{'field': {quote(field)}, 'value': {value}, 'reason': m.reason}}]
                 FROM (SELECT o._line, any_value({reason}) AS reason
                       FROM _out o JOIN ingest.{spec.name} e ON {condition} GROUP BY o._line) m
-                WHERE _checked._line = m._line AND len(_problems) = 0"""
+                WHERE _checked._line = m._line AND _problems IS NULL"""
         )
 
 

@@ -1,14 +1,16 @@
 """Reading one export file into DuckDB as text, keeping each row's line number.
 
-DuckDB reads the CSV (in parallel, in C++); Python only looks at the header line and,
-to map rows back to their line in the file, scans for blank lines with numpy. No
-Python runs per row.
+DuckDB reads the CSV (in parallel, in C++) and trims every cell as it stores it (unless a
+look at the file's bytes shows there is nothing to trim); Python only looks at the header
+line and, to map rows back to their line in the file, looks for blank lines (that same
+look first; numpy finds their numbers when there are any). No Python runs per row.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,9 @@ import duckdb
 import numpy as np
 
 _CHUNK = 64 << 20  # bytes per numpy scan window
+# Above this many blank or unreadable lines, rows are numbered with a join instead of an
+# expression (a balanced CASE over the skipped lines, evaluated per row).
+_MAX_SKIPS_IN_EXPRESSION = 4096
 
 
 class ExportFileError(ValueError):
@@ -72,27 +77,95 @@ def blank_lines(path: Path) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> None:
+@dataclass(frozen=True)
+class ByteScan:
+    """What one quick look at the file's bytes rules out (each flag may be a false alarm)."""
+
+    may_have_blank_lines: bool
+    may_need_trimming: bool
+
+
+def scan_bytes(path: Path) -> ByteScan:
+    """Rule out, at memory speed, the two things that cost a pass per row when present:
+
+    - blank lines (``blank_lines`` then runs): a blank line is a newline followed by a
+      newline or by ``\r`` -- looked for as a newline followed by any byte 8-15, so a line
+      starting with a tab is a (harmless) false alarm;
+    - cells that ``trim`` would change: it strips only Unicode space separators (U+0020,
+      U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000), so a file with no space byte
+      and no byte >= 0x80 (no non-ASCII character at all) has none."""
+    size = path.stat().st_size
+    if size == 0:
+        return ByteScan(False, False)
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        has_space = raw.find(b" ") != -1
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    blank = non_ascii = False
+    step = 16 << 20
+    a_buf, b_buf = np.empty(step, np.uint8), np.empty(step, np.uint8)
+    for start in range(0, size, step):
+        chunk = data[start : start + step]
+        non_ascii = non_ascii or int(chunk.max()) >= 0x80
+        if not blank:
+            following = data[start + 1 : start + step + 1]  # the byte after each byte
+            n = following.size
+            x = np.bitwise_xor(chunk[:n], 10, out=a_buf[:n])  # 0 where a newline
+            y = np.bitwise_or(following, 7, out=b_buf[:n])
+            np.bitwise_xor(y, 15, out=y)  # 0 where the next byte is 8-15 (\n, \r among them)
+            blank = n > 0 and int(np.bitwise_or(x, y, out=x).min()) == 0
+        if blank and (non_ascii or has_space):
+            break
+    return ByteScan(blank, has_space or non_ascii)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: Header, keep: list[int], trim: bool) -> None:
+    # Cells are trimmed (empty -> NULL) once, as they are stored (``trim`` False: the file
+    # has nothing to trim); columns nobody reads (extra columns) are not stored at all.
     columns = {f"c{i}": "VARCHAR" for i in range(len(header.names))}
+    cells = [f"nullif(trim(c{i}), '') AS c{i}" if trim else f"nullif(c{i}, '') AS c{i}" for i in keep]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _read AS
-        SELECT * FROM read_csv(?, auto_detect = false, header = true, delim = ?, quote = '"',
-                               escape = '"', columns = {columns!r}, null_padding = false,
-                               store_rejects = true, rejects_table = '_reader_errors',
-                               rejects_scan = '_reader_scans', encoding = 'utf-8')
+        SELECT {', '.join(cells)}
+        FROM read_csv(?, auto_detect = false, header = true, delim = ?, quote = '"',
+                      escape = '"', columns = {columns!r}, null_padding = false,
+                      store_rejects = true, rejects_table = '_reader_errors',
+                      rejects_scan = '_reader_scans', encoding = 'utf-8')
         """,
         [str(path), header.delimiter],
     )
 
 
-def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, table: str) -> list[tuple]:
-    """Create ``table`` with one VARCHAR column per header column plus ``_line``.
+def _skip_offset(skipped: np.ndarray, k: str) -> str:
+    """SQL for how many skipped lines precede row ``k`` (0-based): a balanced CASE over the
+    distinct thresholds. The i-th skipped line s_i (1-based i) is preceded by t_i = s_i - 1 - i
+    data rows, so row k has count(t_i <= k) skipped lines before it."""
+    t = skipped - 1 - np.arange(1, skipped.size + 1)
+    thresholds, counts = np.unique(t, return_counts=True)
+    before = np.cumsum(counts)  # skipped lines up to and including each threshold
+
+    def search(lo: int, hi: int, base: int) -> str:
+        if lo > hi:
+            return str(base)
+        mid = (lo + hi) // 2
+        return (f"CASE WHEN {k} < {int(thresholds[mid])} THEN {search(lo, mid - 1, base)} "
+                f"ELSE {search(mid + 1, hi, int(before[mid]))} END")
+
+    return search(0, thresholds.size - 1, 0)
+
+
+def load_text_table(
+    con: duckdb.DuckDBPyConnection, path: Path, header: Header, table: str, keep: list[int] | None = None
+) -> list[tuple]:
+    """Create ``table`` with one trimmed VARCHAR column ``c<i>`` per header column (only the
+    columns in ``keep``, default all) plus ``_line``, the row's line in the file.
 
     Returns the rows DuckDB's CSV reader itself refused (wrong number of fields,
     unterminated quotes) as (line, column_name, error_type, message, csv_line)."""
+    keep = list(range(len(header.names))) if keep is None else sorted(keep)
+    scan = scan_bytes(path)
     try:
-        _read_csv(con, path, header)
+        _read_csv(con, path, header, keep, trim=scan.may_need_trimming)
     except duckdb.InvalidInputException as error:
         # e.g. LF and CRLF mixed in one file: DuckDB's strict parser refuses the file, and a
         # lenient parse would silently drop fields, so the file fails with the reason.
@@ -103,19 +176,23 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
                   string_agg(DISTINCT error_message, '; '), any_value(csv_line)
            FROM _reader_errors GROUP BY line ORDER BY line"""
     ).fetchall()
-    skipped = np.union1d(blank_lines(path), np.array([r[0] for r in reader_errors], dtype=np.int64))
+    blanks = blank_lines(path) if scan.may_have_blank_lines else np.zeros(0, dtype=np.int64)
+    skipped = np.union1d(blanks, np.array([r[0] for r in reader_errors], dtype=np.int64))
     skipped = skipped[skipped > 1]
-
-    def trims(prefix: str = "") -> str:
-        return ", ".join(f"nullif(trim({prefix}c{i}), '') AS c{i}" for i in range(len(header.names)))
+    columns = ", ".join(f"c{i}" for i in keep)
 
     drop_text_table(con, table)
     if skipped.size == 0:
         # a view: the typing step reads it once, no need to copy every row first
-        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, {trims()} FROM _read")
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 AS _line, {columns} FROM _read")
+    elif skipped.size <= _MAX_SKIPS_IN_EXPRESSION:
+        # Row k sits on line k + 2 + (number of skipped lines before it).
+        con.execute(
+            f"CREATE TEMP VIEW {table} AS SELECT rowid + 2 + ({_skip_offset(skipped, 'rowid')}) AS _line,"
+            f" {columns} FROM _read"
+        )
     else:
-        # Row k sits on line k + 2 + (number of skipped lines before it). The i-th skipped
-        # line s_i (1-based i) is preceded by t_i = s_i - 1 - i data rows.
+        # Many skipped lines: the same numbering with an ASOF join.
         i = np.arange(1, skipped.size + 1)
         con.register("_skips_df", {"t": skipped - 1 - i, "j": i})
         con.execute(
@@ -123,7 +200,7 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path, header: Header, 
             CREATE TEMP TABLE {table} AS
             WITH skips AS (SELECT t, max(j) AS j FROM _skips_df GROUP BY t),
                  numbered AS (SELECT rowid AS _k, * FROM _read)
-            SELECT _k + 2 + coalesce(s.j, 0) AS _line, {trims('n.')}
+            SELECT _k + 2 + coalesce(s.j, 0) AS _line, {', '.join(f'n.c{i}' for i in keep)}
             FROM numbered n ASOF LEFT JOIN skips s ON n._k >= s.t
             ORDER BY _k
             """
