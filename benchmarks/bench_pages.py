@@ -104,15 +104,15 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
     def toxicity_page(t: Timer) -> None:
         c = selection(t)
         assessed = t("data.toxicity_assessed", data.toxicity_assessed, c.filters)
-        events = t("data.toxicity_events", data.toxicity_events)
-        page = t("toxicity.load (toxicity_table)", toxicity.load, c.patients, events, assessed)
+        counts = t("data.toxicity_grade_counts (grouped in SQL)", data.toxicity_grade_counts, c.filters)
+        page = t("toxicity.load (toxicity_summary)", toxicity.load, c.patients, counts, assessed)
         criteria = t("data.ctcae_criteria", data.ctcae_criteria)
         t("toxicity.readable_table_2", toxicity.readable_table_2, page.table_2, assessed, len(page.treated),
           all_terms=False)
         if len(page.treated) <= toxicity.MAX_HEATMAP_PATIENTS:
             t("data.toxicity_for_patients (heatmap)", data.toxicity_for_patients, tuple(page.treated["patient_key"]))
         else:
-            t("toxicity.grade_counts (heatmap)", toxicity.grade_counts, page.events)
+            t("toxicity.grade_counts (heatmap)", toxicity.grade_counts, page.counts)
         t("data.lab_analytes", data.lab_analytes)
         ranges = t("data.lab_reference_ranges", data.lab_reference_ranges)
         view = t("toxicity.lab_view (hemoglobin)", toxicity.lab_view, "hemoglobin", c)

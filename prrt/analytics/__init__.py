@@ -40,7 +40,7 @@ from .tables import (
     km_survival_at_table,
     logrank_table,
 )
-from .toxicity import grade_counts, toxicity_summary, toxicity_table, worst_grade_any_term
+from .toxicity import grade_counts, toxicity_summary, toxicity_table, worst_grade_any_term, worst_grade_counts
 
 __all__ = [
     "ANALYTICS_QUERIES",
@@ -87,4 +87,5 @@ __all__ = [
     "toxicity_summary",
     "toxicity_table",
     "worst_grade_any_term",
+    "worst_grade_counts",
 ]

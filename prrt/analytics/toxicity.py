@@ -8,7 +8,8 @@ defaults to the number of distinct patients in the frame.
 The table needs only the number of patients per term at each worst grade
 (``grade_counts``), so on a large warehouse those counts come from a GROUP BY over the
 mart (``catalog.ANALYTICS_QUERIES['toxicity_grade_counts']``) and ``toxicity_summary``
-builds the same table from them.
+builds the same table from them. With the treatment-emergent rule the counts must also be
+by baseline grade (``worst_grade_counts`` applies the rule to them as to rows).
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ def worst_grade_per_patient_term(fct_toxicity: pd.DataFrame, *, treatment_emerge
     frame = fct_toxicity[["patient_key", "ctcae_term", "baseline_grade", "worst_grade"]].copy()
     frame["worst_grade"] = pd.to_numeric(frame["worst_grade"], errors="coerce")
     if treatment_emergent_only:
-        baseline = pd.to_numeric(frame["baseline_grade"], errors="coerce").fillna(0)
-        frame.loc[frame["worst_grade"] <= baseline, "worst_grade"] = 0
+        frame["worst_grade"] = _emergent(frame["worst_grade"], frame["baseline_grade"])
     return frame.groupby(["patient_key", "ctcae_term"], as_index=False)["worst_grade"].max()
+
+
+def _emergent(worst: pd.Series, baseline: pd.Series) -> pd.Series:
+    """The treatment-emergent worst grade: 0 unless worse than the baseline grade (a missing
+    baseline grade counts as 0); a missing worst grade stays missing."""
+    baseline = pd.to_numeric(baseline, errors="coerce").fillna(0)
+    emergent = worst.copy()
+    emergent.loc[worst <= baseline] = 0
+    return emergent
 
 
 GRADE_COUNT_COLUMNS = ["ctcae_term", "worst_grade", "n"]
@@ -44,6 +53,18 @@ def grade_counts(fct_toxicity: pd.DataFrame, *, treatment_emergent_only: bool = 
     worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
     counts = worst.groupby(["ctcae_term", "worst_grade"], dropna=False).size().rename("n").reset_index()
     return counts[GRADE_COUNT_COLUMNS]
+
+
+def worst_grade_counts(counts: pd.DataFrame, *, treatment_emergent_only: bool = False) -> pd.DataFrame:
+    """ctcae_term, worst_grade, n from patient counts by term, baseline grade and worst grade
+    (columns ctcae_term, baseline_grade, worst_grade, n; one count per patient x term, as
+    ``fct_toxicity`` has one row per pair). ``treatment_emergent_only``: as in
+    ``worst_grade_per_patient_term``. Rows are not merged: ``toxicity_summary`` adds up the
+    counts of a term's repeated grades."""
+    worst = pd.to_numeric(counts["worst_grade"], errors="coerce")
+    if treatment_emergent_only:
+        worst = _emergent(worst, counts["baseline_grade"])
+    return counts.assign(worst_grade=worst)[GRADE_COUNT_COLUMNS]
 
 
 def toxicity_table(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import toxicity_table
+from prrt.analytics import toxicity_summary, worst_grade_counts
 from streamlit_app import charts, data, filters
 
 MAX_HEATMAP_PATIENTS = 150
@@ -26,28 +26,27 @@ ANALYTE_NAMES = {
 @dataclass
 class ToxicityPage:
     treated: pd.DataFrame  # filtered dim_patient rows with at least one cycle
-    table_2: pd.DataFrame  # toxicity_table output (terms with a grade >= 1)
-    events: pd.DataFrame  # fct_toxicity rows with grade >= 1 of the treated patients
+    table_2: pd.DataFrame  # toxicity_summary output (terms with a grade >= 1)
+    counts: pd.DataFrame  # data.toxicity_grade_counts: the treated patients by term, baseline and worst grade >= 1
 
 
 def load(
-    patients: pd.DataFrame, events: pd.DataFrame, assessed: pd.DataFrame, *, treatment_emergent_only: bool = False
+    patients: pd.DataFrame, counts: pd.DataFrame, assessed: pd.DataFrame, *, treatment_emergent_only: bool = False
 ) -> ToxicityPage:
     """Table 2 over the filtered treated patients.
 
-    ``events``: data.toxicity_events() — patients without any grade >= 1 add nothing to the
-    counts, only to N. So toxicity_table's own n_assessed (from the frame it is given) is
+    ``counts``: data.toxicity_grade_counts() of the same filters as ``patients`` (counted in the
+    warehouse, not read a row per patient) — patients without any grade >= 1 add nothing to
+    the counts, only to N. So toxicity_summary's own n_assessed (from the grade >= 1 counts) is
     replaced by ``assessed`` (data.toxicity_assessed(): counted in the warehouse over all rows).
     """
     treated = patients[patients["n_cycles"].fillna(0) > 0]
-    mine = filters.restrict(events, treated)
-    if not len(treated) or not len(mine):
-        return ToxicityPage(treated, pd.DataFrame(), mine)
-    # toxicity_table only groups by patient: integer codes group like the 64-character keys, faster
-    coded = mine.assign(patient_key=pd.factorize(mine["patient_key"])[0])
-    table = toxicity_table(coded, len(treated), treatment_emergent_only=treatment_emergent_only)
+    if not len(treated) or not len(counts):
+        return ToxicityPage(treated, pd.DataFrame(), counts)
+    worst = worst_grade_counts(counts, treatment_emergent_only=treatment_emergent_only)
+    table = toxicity_summary(worst, len(treated))
     table["n_assessed"] = table["ctcae_term"].map(assessed.set_index("ctcae_term")["n_assessed"]).fillna(0)
-    return ToxicityPage(treated, table.astype({"n_assessed": "int64"}), mine)
+    return ToxicityPage(treated, table.astype({"n_assessed": "int64"}), counts)
 
 
 def readable_table_2(
@@ -84,10 +83,12 @@ def heatmap_frame(toxicity: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return graded, list(charts.short_key(order_keys))
 
 
-def grade_counts(events: pd.DataFrame) -> pd.DataFrame:
-    """Patients by CTCAE term and worst grade (>= 1): ctcae_term, worst_grade, n."""
-    worst = events.dropna(subset=["worst_grade"]).astype({"worst_grade": int})
-    return worst.groupby(["ctcae_term", "worst_grade"]).size().rename("n").reset_index()
+def grade_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """Patients by CTCAE term and worst grade (>= 1): ctcae_term, worst_grade, n.
+
+    ``counts``: ToxicityPage.counts (by term, baseline and worst grade; summed over baseline)."""
+    worst = counts.dropna(subset=["worst_grade"]).astype({"worst_grade": int, "n": "int64"})
+    return worst.groupby(["ctcae_term", "worst_grade"])["n"].sum().reset_index()
 
 
 def cycle_marks(median_days: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +169,8 @@ def main() -> None:
     emergent = st.toggle("Treatment-emergent only (worse than the patient's baseline grade)", value=False,
                          key="toxicity_emergent")
     assessed = data.toxicity_assessed(cohort.filters)
-    page = load(cohort.patients, data.toxicity_events(), assessed, treatment_emergent_only=emergent)
+    page = load(cohort.patients, data.toxicity_grade_counts(cohort.filters), assessed,
+                treatment_emergent_only=emergent)
     n_treated = len(page.treated)
     if n_treated == 0:
         st.info("None of these patients received a cycle.")
@@ -193,12 +195,12 @@ def main() -> None:
         else:
             st.caption("0 = graded and normal; blank = no graded sample after the first cycle.")
             charts.show(charts.grade_heatmap(cells, patient_order=order), "grade_heatmap")
-    elif page.events.empty:
+    elif page.counts.empty:
         st.info("No grade ≥ 1 toxicity for these patients.")
     else:
         st.caption(f"{n_treated:,} treated patients: too many for one row each, so the cells count patients by "
                    "term and worst grade.")
-        charts.show(charts.grade_count_heatmap(grade_counts(page.events)), "grade_counts")
+        charts.show(charts.grade_count_heatmap(grade_counts(page.counts)), "grade_counts")
 
     st.subheader("Laboratory trajectories")
     analytes = data.lab_analytes()

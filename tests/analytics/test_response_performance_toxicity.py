@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from prrt.analytics import clopper_pearson, paired_wilcoxon, performance_status_change, response_rates, toxicity_table
+from prrt.analytics import (
+    clopper_pearson,
+    paired_wilcoxon,
+    performance_status_change,
+    response_rates,
+    toxicity_summary,
+    toxicity_table,
+    worst_grade_counts,
+)
 from prrt.analytics.performance import exact_conditional_signed_rank_p
 
 # the paper's Table 1: best responses and ECOG/KPS before and after
@@ -109,3 +117,29 @@ def test_toxicity_table_counts_each_patient_once_at_worst_grade():
     # only worsening from baseline: b stays at baseline grade 2 and drops out
     emergent = toxicity_table(fct, n_patients=4, treatment_emergent_only=True).set_index("ctcae_term")
     assert emergent.loc["Anemia", ["grade_1_n", "grade_2_n"]].tolist() == [1, 0]
+
+
+def test_table_2_from_counts_by_baseline_grade_equals_the_table_from_rows():
+    # what the app reads at scale: patients counted by term, baseline grade and worst grade
+    fct = pd.DataFrame(
+        {
+            "patient_key": ["a", "b", "c", "d", "e", "a", "b", "f"],
+            "ctcae_term": ["Anemia"] * 5 + ["Creatinine increased"] * 2 + ["Anemia"],
+            "baseline_grade": [0, 2, 1, None, 1, 0, 3, 2],
+            "worst_grade": [1, 2, 2, 3, 1, 4, 3, None],
+        }
+    )
+    counts = (fct.groupby(["ctcae_term", "baseline_grade", "worst_grade"], dropna=False).size().rename("n")
+              .reset_index())
+    for emergent in (False, True):
+        expected = toxicity_table(fct, n_patients=6, treatment_emergent_only=emergent)
+        from_counts = toxicity_summary(worst_grade_counts(counts, treatment_emergent_only=emergent), 6)
+        pd.testing.assert_frame_equal(from_counts, expected)
+    emergent = worst_grade_counts(counts, treatment_emergent_only=True)
+    anemia = emergent[emergent["ctcae_term"] == "Anemia"]
+    # b (2 -> 2) and e (1 -> 1) are not worse than baseline: grade 0; d's missing baseline counts as 0;
+    # f has no gradable value and stays missing
+    graded = anemia.dropna(subset=["worst_grade"]).groupby("worst_grade")["n"].sum()
+    assert graded.to_dict() == {0: 2, 1: 1, 2: 1, 3: 1}
+    assert anemia.loc[anemia["worst_grade"].isna(), "n"].tolist() == [1]
+

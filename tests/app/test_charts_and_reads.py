@@ -4,6 +4,7 @@ the pages survive missing values and take their large-cohort paths without error
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shutil
 
 import duckdb
@@ -103,15 +104,15 @@ def test_best_tumour_change_is_the_lowest_post_baseline_change(warehouse, demo_d
     pd.testing.assert_series_equal(best.sort_index(), expected.sort_index(), check_names=False)
 
 
-def test_toxicity_events_give_the_same_table_2_as_the_whole_mart(warehouse, demo_db):
+def test_toxicity_grade_counts_give_the_same_table_2_as_the_whole_mart(warehouse, demo_db):
     from prrt.analytics import toxicity_table
 
     whole = demo_db.execute("SELECT * FROM marts.fct_toxicity").df()
     patients = data.dim_patient()
-    page = toxicity_page.load(patients, data.toxicity_events(), data.toxicity_assessed())
+    page = toxicity_page.load(patients, data.toxicity_grade_counts(), data.toxicity_assessed())
     full = toxicity_table(whole, 16)
     pd.testing.assert_frame_equal(page.table_2, full[full["any_grade_n"] > 0].reset_index(drop=True))
-    emergent = toxicity_page.load(patients, data.toxicity_events(), data.toxicity_assessed(),
+    emergent = toxicity_page.load(patients, data.toxicity_grade_counts(), data.toxicity_assessed(),
                                   treatment_emergent_only=True)
     full = toxicity_table(whole, 16, treatment_emergent_only=True)
     pd.testing.assert_frame_equal(emergent.table_2, full[full["ctcae_term"].isin(emergent.table_2["ctcae_term"])]
@@ -122,6 +123,48 @@ def test_toxicity_events_give_the_same_table_2_as_the_whole_mart(warehouse, demo
     ours = survival_page.prepare(patients, data.toxicity_events(2))["toxicity_grade_group"]
     theirs = add_derived_groups(patients, whole)["toxicity_grade_group"]
     assert ours.tolist() == theirs.tolist()
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_toxicity_grade_counts_match_pandas_on_the_filtered_treated_patients(warehouse, demo_db, selection):
+    patients = filters.apply(data.dim_patient(), selection)
+    treated = patients[patients["n_cycles"].fillna(0) > 0]
+    rows = _of(demo_db.execute("SELECT * FROM marts.fct_toxicity WHERE worst_grade >= 1").df(), treated)
+    expected = rows.groupby(["ctcae_term", "baseline_grade", "worst_grade"], dropna=False).size().rename("n")
+    counts = data.toxicity_grade_counts(selection)
+    assert list(counts.columns) == ["ctcae_term", "baseline_grade", "worst_grade", "n"]
+    got = counts.set_index(["ctcae_term", "baseline_grade", "worst_grade"])["n"]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_dtype=False)
+    # the heatmap's cells and the paper's Table 2 (every patient of the demo is treated)
+    cells = toxicity_page.grade_counts(counts).set_index(["ctcae_term", "worst_grade"])["n"]
+    assert cells.to_dict() == rows.groupby(["ctcae_term", "worst_grade"]).size().to_dict()
+    if not selection.active:
+        assert cells.to_dict() == {("Anemia", 1): 7, ("Anemia", 2): 3, ("Creatinine increased", 1): 2,
+                                   ("Platelet count decreased", 1): 2, ("White blood cell decreased", 1): 3,
+                                   ("White blood cell decreased", 2): 3}
+
+
+def test_cached_reads_share_repeated_strings_without_changing_the_frame():
+    n = 3_000
+    frame = pd.DataFrame({
+        "key": [f"{i:064x}" for i in range(n)],  # distinct: left alone
+        "sex": ["".join(("fe", "male")) if i % 3 else "".join(("ma", "le")) for i in range(n)],  # one object a row
+        "site": [[None, "".join(("pan", "creas")), np.nan][i % 3] for i in range(n)],
+        "sites": [["liver"], ["bone"], []] * (n // 3),  # not text: left alone
+        "grade": np.arange(n) % 4,
+    })
+    assert len({id(v) for v in frame["sex"]}) == n
+    before = frame.copy(deep=True)
+    shared = data._share_repeated_strings(frame)
+    pd.testing.assert_frame_equal(shared, before)
+    assert len({id(v) for v in shared["sex"]}) == 2
+    assert len({id(v) for v in shared["site"] if isinstance(v, str)}) == 1
+    assert shared["site"].iloc[0] is None and isinstance(shared["site"].iloc[2], float)  # missing values as they were
+    assert len({id(v) for v in shared["key"]}) == n
+    assert len(pickle.dumps(shared)) < len(pickle.dumps(before))
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(shared)), before)
+    small = before.head(10)
+    assert data._share_repeated_strings(small) is small
 
 
 def test_swimmer_lanes_end_at_fct_survival(warehouse, demo_db):
