@@ -282,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     raw.mkdir(parents=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    results: dict = {"n_patients": args.patients, "messy": args.messy, "machine": _machine()}
+    results: dict = {"n_patients": args.patients, "messy": args.messy, "machine": _machine(),
+                     # the refresh's DuckDB ceiling (dagster_project/resources.py, dbt/profiles.yml)
+                     "duckdb_memory_limit": os.environ.get("PRRT_DUCKDB_MEMORY_LIMIT", "3GB")}
     try:
         print(f"generating {args.patients:,d} patients into {raw} ...", file=sys.stderr, flush=True)
         gen, _ = _run([sys.executable, "-c", _GENERATE, str(args.patients), str(raw), str(args.seed),

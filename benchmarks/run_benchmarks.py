@@ -63,12 +63,12 @@ def markdown(results: list[dict]) -> str:
         "",
         f"Targets: {TARGETS}.",
         "",
-        "| patients | rows | CSV | floor | full refresh | ratio | peak RSS | new day's rows | incremental | incr. / full |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| patients | rows | CSV | floor | full refresh | ratio | peak RSS | DuckDB memory_limit | new day's rows | incremental | incr. / full |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if r.get("failed") or "floor" not in r:
-            lines.append(f"| {r['n_patients']:,d} | failed | | | | | | | | |")
+            lines.append(f"| {r['n_patients']:,d} | failed | | | | | | | | | |")
             continue
         refresh, incremental = r.get("refresh", {}), r.get("incremental", {})
         full_s = refresh.get("wall_s") if refresh.get("rc") == 0 else None
@@ -80,7 +80,7 @@ def markdown(results: list[dict]) -> str:
         new_rows = sum(r.get("new_day_rows", {}).values())
         lines.append(
             f"| {r['n_patients']:,d} | {sum(r['rows'].values()) / 1e6:.1f} M | {r['export_mb']:,.0f} MB "
-            f"| {fmt_s(floor_s)} | {fmt_s(full_s)} | {ratio} | {peak:,.0f} MB "
+            f"| {fmt_s(floor_s)} | {fmt_s(full_s)} | {ratio} | {peak:,.0f} MB | {r.get('duckdb_memory_limit', '3GB')} "
             f"| {new_rows:,d} | {fmt_s(inc_s)} | {share} |"
         )
     page_rows = [r for r in results if isinstance(r.get("pages"), dict) and "error" not in r["pages"]]
