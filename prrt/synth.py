@@ -12,6 +12,7 @@ The clinical picture follows the bundled paper (raw/ and shared/seed): 1-7 cycle
 of 3.7-7.4 GBq every 6-8 weeks, monthly labs from a baseline 1-14 days before the
 first cycle to ~6 months after the last, mild haematological declines (CTCAE
 grade 0-2, rarely 3-4), ECOG/KPS before each cycle and >= 28 days after the last,
+a baseline scan (NE, with its sum of diameters) 1-4 weeks before the first cycle, then
 RECIST every ~8 weeks and 3 and 6 months after therapy (best response ~10% CR,
 40% PR, 35% SD, 15% PD), Weibull overall survival (median ~3 years) with
 administrative censoring at ``cutoff`` (never after today).
@@ -483,7 +484,7 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     kps_valid = rng.random(len(pp)) > 0.04
     ecog_valid = ~kps_valid | (rng.random(len(pp)) > 0.02)
 
-    # ---- tumour assessments: every 6-9 weeks on therapy, 3 and 6 months after, then ~6-monthly
+    # ---- tumour assessments: baseline, every 6-9 weeks on therapy, 3 and 6 months after, then ~6-monthly
     grid = np.cumsum(rng.integers(42, 64, (n, 8)), axis=1)
     p3 = last_off + rng.integers(80, 101, n)
     p6 = last_off + rng.integers(170, 191, n)
@@ -522,6 +523,19 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     hi = np.array([0.0, 0.69, 1.15, 1.70, 0.0])[ta_resp]
     ta_sod = np.round(sod0[tp] * rng.uniform(lo, hi))
     sod_valid = ta_resp != 4
+    ta_day = ta_off[tp, tj]
+    # the baseline scan, 1-4 weeks before the first cycle, in the patient's usual modality: NE
+    # with the sum of diameters that later responses are measured against (raw/README.md)
+    everyone = np.arange(n)
+    tp = np.concatenate([everyone, tp])
+    ta_day = np.concatenate([-rng.integers(7, 29, n), ta_day])
+    ta_mod = np.concatenate([mri.astype(np.int64), ta_mod])
+    ta_resp = np.concatenate([np.full(n, RESPONSES.index("NE")), ta_resp])
+    ta_sod = np.concatenate([np.round(sod0), ta_sod])
+    sod_valid = np.concatenate([np.ones(n, dtype=bool), sod_valid])
+    order = np.lexsort((ta_day, tp))  # patient by patient, in time
+    tp, ta_day, ta_mod, ta_resp, ta_sod, sod_valid = (
+        a[order] for a in (tp, ta_day, ta_mod, ta_resp, ta_sod, sod_valid))
 
     # ---- follow-up
     def last_data(off: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -611,7 +625,7 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     }
     columns["tumour_assessments.csv"] = {
         "patient_id": pid_of(tp),
-        "assessment_date": _Col("date", start[tp] + ta_off[tp, tj]),
+        "assessment_date": _Col("date", start[tp] + ta_day),
         "modality": _Col("cat", ta_mod, labels=MODALITIES),
         "recist_response": _Col("cat", ta_resp, labels=RESPONSES),
         "sum_of_diameters_mm": _Col("float", ta_sod, sod_valid),

@@ -193,7 +193,12 @@ def test_assessments_and_follow_up_are_plausible(clean):
 
     ta = frames["tumour_assessments.csv"]
     assert set(ta.modality) <= {"ct", "mri"} and set(ta.recist_response) <= set(synth.RESPONSES)
-    assert (pd.to_datetime(ta.assessment_date) - ta.patient_id.map(first)).dt.days.min() >= 42
+    since = (pd.to_datetime(ta.assessment_date) - ta.patient_id.map(first)).dt.days
+    baseline = ta[since < 0]  # one baseline scan per patient, 1-4 weeks before the first cycle, NE with a sum
+    assert baseline.patient_id.is_unique and set(baseline.patient_id) == set(first.index)
+    assert since[since < 0].between(-28, -7).all() and (baseline.recist_response == "NE").all()
+    assert (pd.to_numeric(baseline.sum_of_diameters_mm) > 0).all()
+    assert since[since >= 0].min() >= 42  # then every 6-9 weeks on therapy
 
     fu = frames["follow_up.csv"].set_index("patient_id")
     dead = fu.vital_status == "dead"
