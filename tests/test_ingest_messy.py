@@ -137,3 +137,29 @@ def test_later_files_append_and_are_checked_against_earlier_ones(tmp_path):
     before = con2.execute("SELECT count(*) FROM ingest.labs").fetchone()[0]
     load_export(con2, raw, KEY, only={"labs_2019-03-01.csv"})
     assert con2.execute("SELECT count(*) FROM ingest.labs").fetchone()[0] == before + 1
+
+
+def test_absurd_numbers_are_rejected_rows_not_a_failed_load(tmp_path):
+    raw = write_messy_export(tmp_path / "export")
+    (raw / "labs_2019-03-02.csv").write_text(
+        "patient_id,sample_date,analyte,value,unit,lln,uln\n"
+        "H-001,2019-03-02,hemoglobin,inf,g/dL,,\n"        # line 2
+        "H-001,2019-03-02,wbc,nan,10^9/L,,\n"             # line 3
+        "H-001,2019-03-02,platelets,210,10^9/L,-inf,\n"   # line 4
+        "H-001,2019-03-02,creatinine,0.9,mg/dL,,\n"        # line 5 fine
+    )
+    (raw / "cycles_2019-05-01.csv").write_text(
+        "patient_id,cycle_number,administration_date,activity,activity_unit\n"
+        "H-001,1e20,2019-05-01,7.4,GBq\n"                  # line 2: a whole number no INTEGER holds
+    )
+    con = duckdb.connect()
+    summaries = {s.source_file: s for s in load_export(con, raw, KEY, run_id="r1")}
+    assert (summaries["labs_2019-03-02.csv"].rows_accepted, summaries["labs_2019-03-02.csv"].rows_rejected) == (1, 3)
+    assert summaries["cycles_2019-05-01.csv"].rows_rejected == 1
+    rejected = set(con.execute(
+        "SELECT source_file, source_row, field, reason FROM audit.rejected_rows"
+        " WHERE source_file IN ('labs_2019-03-02.csv', 'cycles_2019-05-01.csv')").fetchall())
+    assert ("labs_2019-03-02.csv", 2, "value", "not a finite number") in rejected
+    assert ("labs_2019-03-02.csv", 3, "value", "not a finite number") in rejected
+    assert ("labs_2019-03-02.csv", 4, "lln", "not a finite number") in rejected
+    assert ("cycles_2019-05-01.csv", 2, "cycle_number", "whole number out of range") in rejected

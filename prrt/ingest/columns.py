@@ -113,10 +113,11 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
         return ColumnSQL(values, problems)
 
     # integer | number: the text read as a DOUBLE once; an integer keeps that DOUBLE as
-    # ``_num_<name>`` for its checks and is the INTEGER only when whole
+    # ``_num_<name>`` for its checks and is the INTEGER only when whole (TRY_CAST: a whole
+    # number beyond the INTEGER range is a rejected row, not a failed load)
     num = f"TRY_CAST({number_text(raw, decimal_comma)} AS DOUBLE)"
     if col.kind == "integer":
-        whole = f"CASE WHEN {num} = round({num}) THEN CAST({num} AS INTEGER) END"
+        whole = f"CASE WHEN {num} = round({num}) THEN TRY_CAST({num} AS INTEGER) END"
         values += [(f"_num_{name}", num), (name, whole)]
         checked = f"{alias}_num_{name}"
     else:
@@ -124,6 +125,11 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
         checked = ref
     problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {checked} IS NULL",
                             quote("not a number")))
+    # 'inf', '-inf' and 'nan' read as DOUBLEs; no clinical value is one
+    problems.append(problem(name, ref_raw, f"NOT isfinite({checked})", quote("not a finite number")))
+    if col.kind == "integer":
+        problems.append(problem(name, ref_raw, f"isfinite({checked}) AND {checked} = round({checked}) AND {ref} IS NULL",
+                                quote("whole number out of range")))
     if col.kind == "integer":
         problems.append(problem(name, ref_raw, f"{checked} <> round({checked})", quote("not a whole number")))
         if col.step:
