@@ -196,12 +196,13 @@ def _profile(warehouse: Path, top: int = 8) -> dict:
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        run_id = con.execute("SELECT run_id FROM audit.refresh_plan").fetchone()[0]
         steps = con.execute(
             """SELECT step, duration_seconds FROM audit.run_log
                WHERE run_id = (SELECT run_id FROM audit.refresh_plan) AND duration_seconds IS NOT NULL
                ORDER BY started_at"""
         ).fetchall()
-    results = warehouse.parent / ".builds" / "dbt-target" / "run_results.json"
+    results = warehouse.parent / ".builds" / "dbt-target" / run_id / "run_results.json"
     nodes = []
     if results.exists():
         run = json.loads(results.read_text())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +39,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def build_path(self, run_id: str) -> Path:
         return publish.build_path(self.warehouse_path, run_id)
 
-    def fresh_dbt_target_path(self) -> Path:
-        """dbt's target folder (compiled SQL, run results, dbt.log) of the latest refresh:
-        one folder beside the builds, replaced by each refresh, rather than one new folder
-        per run under dbt/target (9 MB a night)."""
-        target = publish.build_dir(self.warehouse_path) / "dbt-target"
-        shutil.rmtree(target, ignore_errors=True)
-        return target
+    def dbt_target_path(self, run_id: str) -> Path:
+        return publish.dbt_target_path(self.warehouse_path, run_id)
 
     @contextlib.contextmanager
     def connect(self, run_id: str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

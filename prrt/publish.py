@@ -10,6 +10,7 @@ new file; a refresh that fails or is killed never touches the published file.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -41,6 +42,19 @@ def start_build(warehouse: Path, run_id: str) -> Path:
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
     return path
+
+
+def dbt_target_path(warehouse: Path, run_id: str) -> Path:
+    """dbt's target folder (compiled SQL, run_results.json, dbt.log) of one run, beside the
+    builds: one per run so that overlapping runs never share one; folders of runs older than
+    a day are removed (rather than one new folder per run piling up under dbt/target)."""
+    root = build_dir(warehouse) / "dbt-target"
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        if old.name != run_id and now - old.stat().st_mtime > STALE_BUILD_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+    return root / run_id
 
 
 def publish(build: Path, warehouse: Path) -> None:

@@ -114,3 +114,17 @@ def test_open_reader_does_not_block_refresh(published, tmp_path):
     with duckdb.connect(str(published), read_only=True) as con:
         history = con.execute("SELECT count(*) FROM audit.refresh_history").fetchone()[0]
     assert history >= 2, "refresh history is carried over from the previous warehouse"
+
+
+def test_each_run_has_its_own_dbt_target_folder_and_old_ones_go(tmp_path):
+    from prrt import publish
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = publish.dbt_target_path(warehouse, "run-a")
+    first.mkdir()
+    second = publish.dbt_target_path(warehouse, "run-b")
+    assert second != first and first.exists()  # an overlapping run's folder is left alone
+    stale = time.time() - publish.STALE_BUILD_SECONDS - 60
+    os.utime(first, (stale, stale))
+    publish.dbt_target_path(warehouse, "run-c")
+    assert not first.exists()

@@ -43,7 +43,7 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     args = ["build", "--exclude", "resource_type:unit_test"]
     incremental = warehouse.refresh_mode(context.run_id) == "incremental"
     args += ["--vars", json.dumps(INCREMENTAL_VARS)] if incremental else ["--full-refresh"]
-    target = warehouse.fresh_dbt_target_path()
+    target = warehouse.dbt_target_path(context.run_id)
     with warehouse.dbt_env(context.run_id):
         yield from dbt.cli(args, context=context, target_path=target).stream()
         if incremental:

@@ -133,12 +133,12 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
     if col.kind == "integer":
         problems.append(problem(name, ref_raw, f"{checked} <> round({checked})", quote("not a whole number")))
         if col.step:
-            problems.append(problem(name, ref_raw, f"{checked} % {col.step} <> 0",
+            problems.append(problem(name, ref_raw, f"isfinite({checked}) AND {checked} % {col.step} <> 0",
                                     quote(f"not a multiple of {col.step}")))
     if col.min is not None:
-        problems.append(problem(name, ref_raw, f"{checked} < {col.min}",
+        problems.append(problem(name, ref_raw, f"isfinite({checked}) AND {checked} < {col.min}",
                                 quote(f"below the allowed minimum {col.min:g}")))
     if col.max is not None:
-        problems.append(problem(name, ref_raw, f"{checked} > {col.max}",
+        problems.append(problem(name, ref_raw, f"isfinite({checked}) AND {checked} > {col.max}",
                                 quote(f"above the allowed maximum {col.max:g}")))
     return ColumnSQL(values, problems)
