@@ -35,9 +35,12 @@ def start_build(warehouse: Path, run_id: str) -> Path:
     directory = build_dir(warehouse)
     directory.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for old in directory.glob("*.duckdb*"):
+    for old in directory.glob("*.duckdb*"):  # build files, their WAL and DuckDB's spill folder
         if now - old.stat().st_mtime > STALE_BUILD_SECONDS:
-            old.unlink(missing_ok=True)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
     path = build_path(warehouse, run_id)
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)

@@ -128,3 +128,16 @@ def test_each_run_has_its_own_dbt_target_folder_and_old_ones_go(tmp_path):
     os.utime(first, (stale, stale))
     publish.dbt_target_path(warehouse, "run-c")
     assert not first.exists()
+
+
+def test_a_killed_runs_spill_folder_is_cleaned_up_later(tmp_path):
+    from prrt import publish
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    spill = publish.build_dir(warehouse) / "warehouse.killed-run.duckdb.tmp"  # DuckDB's temp folder
+    spill.mkdir(parents=True)
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"x")
+    stale = time.time() - publish.STALE_BUILD_SECONDS - 60
+    os.utime(spill, (stale, stale))
+    publish.start_build(warehouse, "next-run")
+    assert not spill.exists()
