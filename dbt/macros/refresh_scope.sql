@@ -8,7 +8,7 @@
       (intermediate views, window functions, CTCAE grading) works on those patients alone. The
       filter sits here, at the start, because DuckDB does not push a patient filter placed on a
       mart down through the intermediate views' window functions. Models that read an already
-      built mart (fct_lab_result, graded once per refresh) apply it there too;
+      built mart (fct_lab_result, graded once per refresh; fct_toxicity) apply it there too;
     - the marts are incremental tables, delete+insert on patient_key: the touched patients' old
       rows are replaced by their rebuilt ones, every other patient's rows stay as they are;
     - data tests on marts and sources check the rebuilt patients' rows (get_where_subquery below);
@@ -49,8 +49,11 @@
     {%- if config.get('where') -%}
         {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
     {%- endif -%}
-    {%- if refresh_scope_is_touched_patients() and relation.schema in ('marts', 'ingest') -%}
-        {%- do conditions.append('patient_key in (select patient_key from ' ~ source('ingest', 'touched_patients') ~ ')') -%}
+    {%- if relation.schema in ('marts', 'ingest') -%}
+        {%- set scope = in_refresh_scope(keyword='') | trim -%}
+        {%- if scope -%}
+            {%- do conditions.append(scope) -%}
+        {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}

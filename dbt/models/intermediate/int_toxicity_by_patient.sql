@@ -4,7 +4,10 @@ with
 
 toxicity as (
 
-    select * from {{ ref('int_toxicity_by_patient_term') }}
+    -- the materialised fct_toxicity (same rows as int_toxicity_by_patient_term), so the
+    -- per-term aggregation over every graded lab result runs once per refresh, not twice
+    select * from {{ ref('fct_toxicity') }}
+    {{ in_refresh_scope() }}
 
 ),
 
