@@ -60,3 +60,26 @@ def test_unit_tests_pin_the_clinical_rules(demo_warehouse, tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     passed = [line for line in result.stdout.splitlines() if " PASS " in line]
     assert len(passed) >= 25, result.stdout[-3000:]
+
+
+def test_full_build_in_patient_batches_equals_one_statement(demo_warehouse, tmp_path):
+    """fct_lab_result built in patient batches (macros/patient_batches.sql; here 50 lab rows per
+    batch, so dozens of batches) holds exactly the rows of the one-statement build."""
+    import duckdb
+
+    build = tmp_path / "batched.duckdb"
+    shutil.copy(demo_warehouse, build)
+    logs = tmp_path / "logs"
+    result = dbt("run", "--select", "fct_lab_result", "--full-refresh", "--vars", '{"patient_batch_rows": 50}',
+                 "--log-path", str(logs), "--log-level-file", "debug", build_db=build, target=tmp_path / "target")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    with duckdb.connect(str(build), read_only=True) as con:
+        n_labs = con.execute("SELECT count(*) FROM ingest.labs").fetchone()[0]
+        batches = min(256, 1 << max(0, (n_labs - 1) // 50).bit_length())
+        executed = (logs / "dbt.log").read_text()
+        assert f"/* patient batch {batches} of {batches} */" in executed and batches > 16
+        con.execute(f"ATTACH '{demo_warehouse}' AS demo (READ_ONLY)")
+        one_statement = "demo.marts.fct_lab_result"
+        assert con.execute(f"SELECT count(*) FROM {one_statement}").fetchone()[0] > 0
+        for left, right in (("marts.fct_lab_result", one_statement), (one_statement, "marts.fct_lab_result")):
+            assert con.execute(f"SELECT count(*) FROM (FROM {left} EXCEPT ALL FROM {right})").fetchone()[0] == 0

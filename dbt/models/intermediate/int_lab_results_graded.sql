@@ -6,6 +6,11 @@
 --   baseline-based grades); when none is met: 0 if every criterion of the term was evaluable
 --   (reference not null), else null (cannot say normal), as pharmaverse admiral does.
 -- Both sides are rounded to 6 decimals so that values exactly at a band edge stay on the edge.
+--
+-- Each term's criteria arrive as one list per lab result and are evaluated in place, so the lab rows
+-- are read once: a lab x criterion join aggregated back onto the labs would read them twice, which
+-- makes DuckDB materialise the whole upstream chain and keeps a patient filter on this view (the
+-- patient batches of fct_lab_result's full build) from reaching the labs scan.
 
 with
 
@@ -15,73 +20,78 @@ labs as (
 
 ),
 
-criteria as (
+criteria_by_term as (
 
-    select * from {{ ref('ctcae_v4_03_lab_criteria') }}
+    select
+        analyte,
+        ctcae_term,
+        list({
+            'grade': grade,
+            'reference': reference,
+            'multiplier': multiplier,
+            'comparison': comparison
+        }) as criteria
+
+    from {{ ref('ctcae_v4_03_lab_criteria') }}
+    group by analyte, ctcae_term
 
 ),
 
 criteria_thresholds as (
 
     select
-        labs.record_id,
-        criteria.ctcae_term,
-        criteria.grade,
-        criteria.comparison,
+        labs.*,
+        criteria_by_term.ctcae_term,
         round(labs.value, 6) as compared_value,
-        round(
-            criteria.multiplier * case criteria.reference
-                when 'lln' then labs.lln
-                when 'uln' then labs.uln
-                when 'baseline' then labs.baseline_value
-                when 'absolute' then 1.0
-            end,
-            6
-        ) as threshold
+        list_transform(criteria_by_term.criteria, lambda criterion: {
+            'grade': criterion.grade,
+            'comparison': criterion.comparison,
+            'threshold': round(
+                criterion.multiplier * case criterion.reference
+                    when 'lln' then labs.lln
+                    when 'uln' then labs.uln
+                    when 'baseline' then labs.baseline_value
+                    when 'absolute' then 1.0
+                end,
+                6
+            )
+        }) as thresholds
 
     from labs
-    inner join criteria on labs.analyte = criteria.analyte
-
-),
-
-criteria_evaluated as (
-
-    select
-        *,
-        case comparison
-            when '<' then compared_value < threshold
-            when '>' then compared_value > threshold
-        end as is_met
-
-    from criteria_thresholds
+    left join criteria_by_term on labs.analyte = criteria_by_term.analyte
 
 ),
 
 term_grades as (
 
     select
-        record_id,
-        ctcae_term,
-        max(grade) filter (where is_met) as highest_met_grade,
-        bool_and(threshold is not null) as is_fully_evaluable
+        * exclude (compared_value, thresholds),
+        list_max(list_transform(thresholds, lambda criterion:
+            case
+                when case criterion.comparison
+                    when '<' then compared_value < criterion.threshold
+                    when '>' then compared_value > criterion.threshold
+                end
+                then criterion.grade
+            end
+        )) as highest_met_grade,
+        list_bool_and(list_transform(thresholds, lambda criterion: criterion.threshold is not null))
+            as is_fully_evaluable
 
-    from criteria_evaluated
-    group by record_id, ctcae_term
+    from criteria_thresholds
 
 ),
 
 graded as (
 
     select
-        labs.*,
-        term_grades.ctcae_term,
+        * exclude (highest_met_grade, is_fully_evaluable),
         case
-            when term_grades.highest_met_grade is not null then term_grades.highest_met_grade
-            when term_grades.is_fully_evaluable then 0
+            when highest_met_grade is not null then highest_met_grade
+            when is_fully_evaluable then 0
         end as ctcae_grade
 
-    from labs
-    left join term_grades on labs.record_id = term_grades.record_id
+    from term_grades
 
 )
 

@@ -6,8 +6,7 @@ with
 
 graded_labs as (
 
-    -- the materialised graded labs: grading runs once per refresh, in fct_lab_result,
-    -- rather than again (three times over) inside this view
+    -- the materialised graded labs: grading runs once per refresh, in fct_lab_result
     select * from {{ ref('fct_lab_result') }}
     where ctcae_term is not null
     {{ in_refresh_scope('and') }}
@@ -38,50 +37,28 @@ patient_terms as (
 
 ),
 
-baseline as (
+per_patient_term as (
 
+    -- one pass over the graded labs (reading them once keeps DuckDB from materialising them):
+    -- the baseline sample (is_baseline marks exactly one per patient x analyte) and the
+    -- post-baseline samples' summary
     select
         patient_key,
         ctcae_term,
-        sample_date as baseline_date,
-        value as baseline_value,
-        ctcae_grade as baseline_grade
+        any_value(sample_date) filter (where is_baseline) as baseline_date,
+        any_value(value) filter (where is_baseline) as baseline_value,
+        any_value(ctcae_grade) filter (where is_baseline) as baseline_grade,
+        count(*) filter (where is_post_baseline) as n_post_baseline_samples,
+        count(ctcae_grade) filter (where is_post_baseline) as n_post_baseline_graded_samples,
+        max(ctcae_grade) filter (where is_post_baseline) as worst_grade,
+        -- the earliest sample among those of the worst grade: the first by (grade descending, date)
+        arg_min(sample_date, {'grade_descending': -ctcae_grade, 'sample_date': sample_date})
+            filter (where is_post_baseline and ctcae_grade is not null) as worst_grade_date,
+        min(sample_date) filter (where is_post_baseline and ctcae_grade >= 1) as first_onset_date
 
     from graded_labs
-    where is_baseline
-
-),
-
-post_baseline as (
-
-    select
-        patient_key,
-        ctcae_term,
-        count(*) as n_post_baseline_samples,
-        count(ctcae_grade) as n_post_baseline_graded_samples,
-        max(ctcae_grade) as worst_grade,
-        min(sample_date) filter (where ctcae_grade >= 1) as first_onset_date
-
-    from graded_labs
-    where is_post_baseline
+    where is_baseline or is_post_baseline
     group by patient_key, ctcae_term
-
-),
-
-worst_grade_dates as (
-
-    select
-        graded_labs.patient_key,
-        graded_labs.ctcae_term,
-        min(graded_labs.sample_date) as worst_grade_date
-
-    from graded_labs
-    inner join post_baseline
-        on graded_labs.patient_key = post_baseline.patient_key
-        and graded_labs.ctcae_term = post_baseline.ctcae_term
-        and graded_labs.ctcae_grade = post_baseline.worst_grade
-    where graded_labs.is_post_baseline
-    group by graded_labs.patient_key, graded_labs.ctcae_term
 
 ),
 
@@ -91,26 +68,20 @@ joined as (
         patient_terms.patient_key,
         patient_terms.ctcae_term,
         patient_terms.analyte,
-        baseline.baseline_date,
-        baseline.baseline_value,
-        baseline.baseline_grade,
-        post_baseline.worst_grade,
-        worst_grade_dates.worst_grade_date,
-        post_baseline.first_onset_date,
-        post_baseline.worst_grade > baseline.baseline_grade as is_worse_than_baseline,
-        coalesce(post_baseline.n_post_baseline_samples, 0) as n_post_baseline_samples,
-        coalesce(post_baseline.n_post_baseline_graded_samples, 0) as n_post_baseline_graded_samples
+        per_patient_term.baseline_date,
+        per_patient_term.baseline_value,
+        per_patient_term.baseline_grade,
+        per_patient_term.worst_grade,
+        per_patient_term.worst_grade_date,
+        per_patient_term.first_onset_date,
+        per_patient_term.worst_grade > per_patient_term.baseline_grade as is_worse_than_baseline,
+        coalesce(per_patient_term.n_post_baseline_samples, 0) as n_post_baseline_samples,
+        coalesce(per_patient_term.n_post_baseline_graded_samples, 0) as n_post_baseline_graded_samples
 
     from patient_terms
-    left join baseline
-        on patient_terms.patient_key = baseline.patient_key
-        and patient_terms.ctcae_term = baseline.ctcae_term
-    left join post_baseline
-        on patient_terms.patient_key = post_baseline.patient_key
-        and patient_terms.ctcae_term = post_baseline.ctcae_term
-    left join worst_grade_dates
-        on patient_terms.patient_key = worst_grade_dates.patient_key
-        and patient_terms.ctcae_term = worst_grade_dates.ctcae_term
+    left join per_patient_term
+        on patient_terms.patient_key = per_patient_term.patient_key
+        and patient_terms.ctcae_term = per_patient_term.ctcae_term
 
 )
 

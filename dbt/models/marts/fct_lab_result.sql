@@ -1,8 +1,12 @@
+-- A full build runs in patient batches (macros/patient_batches.sql).
+{{ config(post_hook="{{ insert_remaining_patient_batches() }}") }}
+
 with
 
 labs as (
 
     select * from {{ ref('int_lab_results_graded') }}
+    where {{ first_patient_batch(source('ingest', 'labs')) }}
 
 )
 
