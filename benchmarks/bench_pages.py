@@ -84,38 +84,40 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
     no_filter = filters.Filters()
 
     def selection(t: Timer) -> filters.Cohort:
-        dim = t("data.dim_patient", data.dim_patient)
-        patients = t("filters.apply", filters.apply, dim, no_filter)
-        return filters.Cohort(patients, len(dim), no_filter)
+        # the sidebar: the filters' options and the selection's count (no row per patient)
+        options = t("data.patient_filter_options", data.patient_filter_options).iloc[0]
+        n = t("data.patient_count", data.patient_count, no_filter) if no_filter.active else int(options["n_patients"])
+        return filters.Cohort(n, int(options["n_patients"]), no_filter)
 
     def cohort_page(t: Timer) -> None:
         c = selection(t)
         t("data.last_refresh", data.last_refresh)
-        t("cohort.load (summarise_cohort, kaplan_meier, frequency_table, Table 1)", cohort.load, c.patients)
+        t("cohort.load (value counts, summarise_counts, kaplan_meier, frequency_table, Table 1's first rows)",
+          cohort.load, c)
 
     def response_page(t: Timer) -> None:
         c = selection(t)
-        best = t("data.best_tumour_change", data.best_tumour_change)
-        page = t("response.load (response_rates x2, waterfall frame)", response.load, c.patients, best)
-        t("charts.thin_sorted (waterfall)", charts.thin_sorted, page.waterfall, response.MAX_WATERFALL_BARS)
+        t("response.load (response_rates x2, thinned waterfall)", response.load, c)
         lanes = c.n if c.n <= 60 else 50
-        t("response.swimmer_frames (keyed reads of 50 lanes)", response.swimmer_frames, c.patients, lanes)
+        t("response.swimmer_frames (keyed reads of 50 lanes)", response.swimmer_frames, c, lanes)
 
     def toxicity_page(t: Timer) -> None:
         c = selection(t)
         assessed = t("data.toxicity_assessed", data.toxicity_assessed, c.filters)
         counts = t("data.toxicity_grade_counts (grouped in SQL)", data.toxicity_grade_counts, c.filters)
-        page = t("toxicity.load (toxicity_summary)", toxicity.load, c.patients, counts, assessed)
+        page = t("toxicity.load (toxicity_summary)", toxicity.load, c, counts, assessed)
         criteria = t("data.ctcae_criteria", data.ctcae_criteria)
-        t("toxicity.readable_table_2", toxicity.readable_table_2, page.table_2, assessed, len(page.treated),
+        t("toxicity.readable_table_2", toxicity.readable_table_2, page.table_2, assessed, page.n_treated,
           all_terms=False)
-        if len(page.treated) <= toxicity.MAX_HEATMAP_PATIENTS:
-            t("data.toxicity_for_patients (heatmap)", data.toxicity_for_patients, tuple(page.treated["patient_key"]))
+        if page.n_treated <= toxicity.MAX_HEATMAP_PATIENTS:
+            keys = data.patients(c.filters, ("patient_key",), treated=True)["patient_key"]
+            t("data.toxicity_for_patients (heatmap)", data.toxicity_for_patients, tuple(keys))
         else:
             t("toxicity.grade_counts (heatmap)", toxicity.grade_counts, page.counts)
         t("data.lab_analytes", data.lab_analytes)
         ranges = t("data.lab_reference_ranges", data.lab_reference_ranges)
         view = t("toxicity.lab_view (hemoglobin)", toxicity.lab_view, "hemoglobin", c)
+        t("data.value_counts (sex: the default range's choices)", data.value_counts, "sex", c.filters)
         lln, uln, _ = toxicity.default_limits(ranges, "hemoglobin", "F")
         crit = criteria[criteria["analyte"] == "hemoglobin"]
         thresholds = charts.ctcae_thresholds(crit, lln=lln, uln=uln)
@@ -123,8 +125,7 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
         t("data.median_cycle_days", data.median_cycle_days, c.filters)
 
     def toxicity_patient(t: Timer) -> None:
-        dim = data.dim_patient()
-        key = dim.loc[dim["n_cycles"] > 0, "patient_key"].iloc[0]
+        key = data.patients(no_filter, ("patient_key",), treated=True, limit=1)["patient_key"].iloc[0]
         labs = t("data.lab_results_for_patient", data.lab_results_for_patient, key)
         cycles = t("data.treatment_cycles_for_patient", data.treatment_cycles_for_patient, key)
         t("toxicity.patient_lab_chart (bands per sample)", toxicity.patient_lab_chart, labs, cycles,
@@ -132,32 +133,34 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
 
     def survival_page(t: Timer) -> None:
         c = selection(t)
-        events = t("data.toxicity_events (grade >= 2)", data.toxicity_events, survival.TOXICITY_THRESHOLD)
-        prepared = t("survival.prepare (add_derived_groups)", survival.prepare, c.patients, events)
-        t("survival.load (kaplan_meier, median, survival_at)", survival.load, prepared, None, "log-log")
+        counts = t("survival.survival_counts (patients by time and status, grouped in SQL)",
+                   survival.survival_counts, c.filters, None)
+        t("survival.load (kaplan_meier, median, survival_at)", survival.load, counts, None, "log-log")
         t("data.km_median", data.km_median)
-        t("survival.load (unfiltered check)", survival.load, prepared, None, "log-log")
+        unfiltered = t("survival.survival_counts (unfiltered check)", survival.survival_counts, None, None)
+        t("survival.load (unfiltered check)", survival.load, unfiltered, None, "log-log")
 
     def survival_strata(t: Timer) -> None:
         c = selection(t)
-        prepared = survival.prepare(c.patients, data.toxicity_events(survival.TOXICITY_THRESHOLD))
         for label, column in survival.STRATA.items():
             if column is not None:
-                t(f"survival.load by {column} (+ logrank)", survival.load, prepared, column, "log-log")
+                counts = t(f"survival.survival_counts by {column}", survival.survival_counts, c.filters, column)
+                t(f"survival.load by {column} (+ logrank)", survival.load, counts, column, "log-log")
+        counts = survival.survival_counts(c.filters, None)
         for conf_type in CONF_TYPES[1:]:
-            t(f"survival.load ({conf_type})", survival.load, prepared, None, conf_type)
+            t(f"survival.load ({conf_type})", survival.load, counts, None, conf_type)
 
     def survival_cox(t: Timer) -> None:
         c = selection(t)
-        prepared = survival.prepare(c.patients, data.toxicity_events(survival.TOXICITY_THRESHOLD))
+        prepared = t("survival.cox_input (the selection's rows, add_derived_groups)", survival.cox_input, c.filters)
         t(f"survival.cox_table ({len(survival.COX_COVARIATES)} univariable cox_univariable fits)",
           survival.cox_table, prepared)
 
     def performance_page(t: Timer) -> None:
         c = selection(t)
-        t("performance_status.load (paired_wilcoxon x2)", performance_status.load, c.patients)
+        t("performance_status.load (pair counts, paired_wilcoxon x2)", performance_status.load, c)
         for m in performance_status.MEASURES:
-            t(f"performance_status.slope_frames ({m.name})", performance_status.slope_frames, c.patients, m)
+            t(f"performance_status.slope_frames ({m.name})", performance_status.slope_frames, c, m)
 
     return {
         "cohort": cohort_page,

@@ -11,7 +11,7 @@ explicit pixel sizes so an exported image looks like the chart on screen.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import altair as alt
 import numpy as np
@@ -77,13 +77,16 @@ def show(chart: alt.TopLevelMixin, name: str, *, stretch: bool = True) -> None:
     )
 
 
-def table(df: pd.DataFrame, name: str, **dataframe_kwargs) -> None:
-    """``st.dataframe`` (index hidden, full width) with a CSV download of exactly what is shown."""
+def table(df: pd.DataFrame, name: str, *, csv: Callable[[], pd.DataFrame] | None = None,
+          **dataframe_kwargs) -> None:
+    """``st.dataframe`` (index hidden, full width) with a CSV download of exactly what is shown, or
+    of ``csv()`` when given (the whole of a table shown in part: read only if downloaded)."""
     slug = _slug(name)
     options = {"hide_index": True, "width": "stretch", **dataframe_kwargs}
     st.dataframe(df, **options)
+    full = csv or (lambda: df)
     st.download_button(
-        "CSV", data=lambda: df.to_csv(index=False).encode("utf-8"), file_name=f"{slug}.csv", mime="text/csv",
+        "CSV", data=lambda: full().to_csv(index=False).encode("utf-8"), file_name=f"{slug}.csv", mime="text/csv",
         key=f"download_csv_{slug}", on_click="ignore", icon=":material/download:",
     )
 
@@ -548,8 +551,14 @@ def jitter_pairs(
 
 
 def aggregate_pairs(frame: pd.DataFrame, before: str, after: str, *, higher_is_better: bool) -> pd.DataFrame:
-    """Before/after combinations with their patient counts (``slope_chart`` with line widths)."""
-    counts = frame[[before, after]].dropna().value_counts().rename("n").reset_index()
+    """Before/after combinations with their patient counts (``slope_chart`` with line widths).
+
+    ``frame``: one row per patient, or the combinations already counted (column ``n``)."""
+    if "n" in frame:
+        counts = frame.dropna(subset=[before, after]).groupby([before, after])["n"].sum()
+        counts = counts[counts > 0].sort_values(ascending=False, kind="stable").reset_index()
+    else:
+        counts = frame[[before, after]].dropna().value_counts().rename("n").reset_index()
     diff = counts[after] - counts[before]
     better = diff > 0 if higher_is_better else diff < 0
     counts["change"] = np.where(diff == 0, "Unchanged", np.where(better, "Improved", "Worsened"))

@@ -2,14 +2,17 @@
 
 A nightly refresh replaces the file by rename, which changes its inode and mtime, so
 cached results are keyed on (path, inode, mtime) and a new warehouse shows up without
-restarting the app. Each query opens its own short read-only connection, so the app
-never holds a lock a refresh could wait on. Pages call the named reads below; no SQL
-lives in the pages.
+restarting the app. Queries share one read-only connection per warehouse version (opening
+the file costs more than most of the pages' queries); a refresh never writes the published
+file, it renames a new one over it, so that connection holds nothing a refresh waits on,
+and it is let go as soon as a newer version is queried. Pages call the named reads below;
+no SQL lives in the pages.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -35,9 +38,23 @@ def version() -> Version | None:
     return (str(path), stat.st_ino, stat.st_mtime_ns)
 
 
+_lock = threading.Lock()
+_open: dict[Version, duckdb.DuckDBPyConnection] = {}  # at most one: the latest version queried
+
+
+def _cursor(version: Version) -> duckdb.DuckDBPyConnection:
+    """A cursor (its own connection to the shared database, safe in this thread) of the version's file."""
+    with _lock:
+        con = _open.get(version)
+        if con is None:
+            _open.clear()  # an older version's connection closes once its last cursor is done
+            con = _open[version] = duckdb.connect(version[0], read_only=True)
+        return con.cursor()
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _query(sql: str, params: tuple, version: Version) -> pd.DataFrame:
-    with duckdb.connect(version[0], read_only=True) as con:
+    with _cursor(version) as con:
         return _share_repeated_strings(con.execute(sql, list(params)).df())
 
 
@@ -160,21 +177,160 @@ def console_columns() -> pd.DataFrame:
 # millions of patient_key strings is what costs, not DuckDB's scan.
 
 
-def _patients_where(cohort) -> tuple[str, tuple]:
-    """SQL condition on ``dim_patient p`` equivalent to ``filters.apply`` for a ``filters.Filters``
-    (None: every patient). Empty selections do not restrict; the period is inclusive."""
-    if cohort is None:
-        return "TRUE", ()
+def _patients_where(cohort, *, treated: bool = False) -> tuple[str, tuple]:
+    """SQL condition on ``dim_patient p`` selecting a ``filters.Filters`` cohort (None: every
+    patient): the one definition of the sidebar filters. Empty selections do not restrict; the
+    period (of the first cycle) is inclusive, so a never-treated patient is outside any period.
+    ``treated``: only patients with at least one cycle (``n_cycles > 0``, as the toxicity page's N)."""
     clauses, params = [], []
-    for column in ("sex", "primary_site", "baseline_imaging"):
-        chosen = tuple(getattr(cohort, column))
-        if chosen:
-            clauses.append(f"list_contains(?, p.{column})")
-            params.append(list(chosen))
-    if cohort.period:
-        clauses.append("p.first_cycle_date BETWEEN ? AND ?")
-        params.extend(cohort.period)
+    if cohort is not None:
+        for column in ("sex", "primary_site", "baseline_imaging"):
+            chosen = tuple(getattr(cohort, column))
+            if chosen:
+                clauses.append(f"list_contains(?, p.{column})")
+                params.append(list(chosen))
+        if cohort.period:
+            clauses.append("p.first_cycle_date BETWEEN ? AND ?")
+            params.extend(cohort.period)
+    if treated:
+        clauses.append("p.n_cycles > 0")
     return (" AND ".join(clauses) or "TRUE"), tuple(params)
+
+
+def _column(name: str) -> str:
+    """A quoted dim_patient column name (names come from the pages' constants, never from users)."""
+    return "p." + '"' + name.replace('"', '""') + '"'
+
+
+PATIENT_ORDER = "p.first_cycle_date NULLS LAST, p.patient_key"  # dim_patient()'s row order
+
+
+def patient_filter_options() -> pd.DataFrame:
+    """One row: n_patients, the first and last first-cycle dates, and the distinct non-missing values
+    of each filter column (lists): what the sidebar offers, without a row per patient."""
+    return query(
+        "SELECT count(*) AS n_patients, min(first_cycle_date) AS first_cycle, max(first_cycle_date) AS last_cycle,"
+        " list(DISTINCT sex) AS sex, list(DISTINCT primary_site) AS primary_site,"
+        " list(DISTINCT baseline_imaging) AS baseline_imaging FROM marts.dim_patient"
+    )
+
+
+def patient_count(cohort=None, *, treated: bool = False) -> int:
+    where, params = _patients_where(cohort, treated=treated)
+    return int(query(f"SELECT count(*) AS n FROM marts.dim_patient p WHERE {where}", params)["n"].iloc[0])
+
+
+def patients(cohort=None, columns: tuple[str, ...] | None = None, *, treated: bool = False,
+             limit: int | None = None) -> pd.DataFrame:
+    """The cohort's dim_patient rows, in dim_patient()'s order: only ``columns`` (default all), at
+    most ``limit`` rows. For listings and small cohorts; large cohorts are read as counts."""
+    where, params = _patients_where(cohort, treated=treated)
+    selected = ", ".join(_column(c) for c in columns) if columns else "p.*"
+    return query(
+        f"SELECT {selected} FROM marts.dim_patient p WHERE {where} ORDER BY {PATIENT_ORDER}"
+        + (" LIMIT ?" if limit is not None else ""),
+        (*params, limit) if limit is not None else params,
+    )
+
+
+def patient_counts(columns: tuple[str, ...], cohort=None, *, treated: bool = False) -> pd.DataFrame:
+    """The cohort's patients by the distinct values of ``columns`` (missing: a value of its own):
+    columns..., n. One row per combination instead of one per patient."""
+    where, params = _patients_where(cohort, treated=treated)
+    selected = ", ".join(_column(c) for c in columns)
+    return query(
+        f"SELECT {selected}, count(*) AS n FROM marts.dim_patient p WHERE {where}"
+        f" GROUP BY ALL ORDER BY ALL NULLS LAST",
+        params,
+    )
+
+
+def value_counts(column: str, cohort=None, *, treated: bool = False) -> pd.Series:
+    """The cohort's patients by value of one column (value -> n, missing values as a NaN/None
+    entry), ordered by value: what medians, ranges and frequency tables need."""
+    counts = patient_counts((column,), cohort, treated=treated)
+    return pd.Series(counts["n"].to_numpy(), index=pd.Index(counts[column], name=column), name="n")
+
+
+def survival_counts(cohort=None, by: str | None = None, *, split_at: float | None = None,
+                    toxicity_min_grade: int = 1) -> pd.DataFrame:
+    """The cohort's patients by overall survival (os_months, os_event) and stratum: [by,] os_months,
+    os_event, n (missing values included). Kaplan-Meier and the log-rank test need no more.
+
+    ``by``: a dim_patient column, or ``WORST_TOXICITY`` (each patient's worst post-baseline grade
+    over all CTCAE terms among fct_toxicity's grades >= ``toxicity_min_grade``; 0 if none).
+    ``split_at``: group by ``by <= split_at`` (true/false) instead of its values.
+    """
+    where, params = _patients_where(cohort)
+    join, stratum = "", ""
+    if by == WORST_TOXICITY:
+        join = (" LEFT JOIN (SELECT patient_key, max(worst_grade) AS grade FROM marts.fct_toxicity"
+                " WHERE worst_grade >= ? GROUP BY patient_key) t ON t.patient_key = p.patient_key")
+        stratum = f"coalesce(t.grade, 0) AS {WORST_TOXICITY}, "
+        params = (toxicity_min_grade, *params)
+    elif by is not None:
+        stratum = f"{_column(by)}, " if split_at is None else f"{_column(by)} <= ? AS {_column(by)[2:]}, "
+        params = params if split_at is None else (split_at, *params)
+    return query(
+        f"SELECT {stratum}p.os_months, p.os_event, count(*) AS n FROM marts.dim_patient p{join}"
+        f" WHERE {where} GROUP BY ALL ORDER BY ALL NULLS LAST",
+        params,
+    )
+
+
+WORST_TOXICITY = "worst_toxicity_grade"
+
+
+def waterfall(cohort=None, max_bars: int | None = None) -> pd.DataFrame:
+    """Per patient of the cohort with one, the best (lowest) post-baseline % change from baseline
+    in the sum of diameters and the best overall response ('missing' if none), sorted as the
+    waterfall draws them (largest change first, then patient_key): patient_key, best_pct_change,
+    best_overall_response, n_patients (how many have one: the rows before thinning).
+
+    ``max_bars``: above this many patients, only the rows ``charts.thin_sorted`` keeps: positions
+    round_half_even(k (n - 1) / (max_bars - 1)) for k < max_bars, as numpy's linspace and round
+    compute them. One pass: each patient's best change is a GROUP BY of millions of assessments."""
+    where, params = _of_patients(cohort)
+    # materialized: each patient's best is computed once; the ranks of all, the rows of the kept
+    # positions only, and only those (at most max_bars) are joined to dim_patient
+    return query(
+        "WITH best AS MATERIALIZED (SELECT patient_key, min(pct_change_from_baseline_sum) AS best_pct_change"
+        " FROM marts.fct_tumour_assessment"
+        f" WHERE is_post_baseline AND pct_change_from_baseline_sum IS NOT NULL AND {where} GROUP BY patient_key),"
+        " counted AS (SELECT count(*) AS n_patients FROM best),"
+        " kept AS (SELECT DISTINCT CAST(round_even(k * ((n_patients - 1) / (? - 1)), 0) AS BIGINT) AS position"
+        "  FROM counted, range(?) r(k)),"
+        " selected AS MATERIALIZED (SELECT * FROM (SELECT *, row_number() OVER"
+        "  (ORDER BY best_pct_change DESC, patient_key) - 1 AS position FROM best) r"
+        "  WHERE (SELECT n_patients FROM counted) <= ? OR r.position IN (SELECT position FROM kept))"
+        " SELECT s.patient_key, s.best_pct_change,"
+        " coalesce(p.best_overall_response, 'missing') AS best_overall_response,"
+        " (SELECT n_patients FROM counted) AS n_patients"
+        " FROM selected s JOIN marts.dim_patient p ON p.patient_key = s.patient_key ORDER BY s.position",
+        (*params, *((max_bars, max_bars, max_bars) if max_bars else (2, 0, 2**62))),
+    )
+
+
+def longest_followup(cohort=None, lanes: int = 50) -> tuple[str, ...]:
+    """patient_keys of the cohort's ``lanes`` longest overall survival times (ties: dim_patient order)."""
+    where, params = _patients_where(cohort)
+    keys = query(
+        f"SELECT p.patient_key FROM marts.dim_patient p WHERE p.os_months IS NOT NULL AND {where}"
+        f" ORDER BY p.os_months DESC, {PATIENT_ORDER} LIMIT ?",
+        (*params, lanes),
+    )
+    return tuple(keys["patient_key"])
+
+
+def treated_patient_starting(prefix: str, cohort=None) -> str | None:
+    """The first (in dim_patient order) treated patient of the cohort whose key starts with ``prefix``."""
+    where, params = _patients_where(cohort, treated=True)
+    keys = query(
+        f"SELECT p.patient_key FROM marts.dim_patient p WHERE starts_with(p.patient_key, ?) AND {where}"
+        f" ORDER BY {PATIENT_ORDER} LIMIT 1",
+        (prefix, *params),
+    )
+    return keys["patient_key"].iloc[0] if len(keys) else None
 
 
 def toxicity_events(min_grade: int = 1) -> pd.DataFrame:
@@ -200,8 +356,11 @@ def toxicity_grade_counts(cohort=None) -> pd.DataFrame:
     """Patients by CTCAE term, baseline grade and worst post-baseline grade >= 1, counted over the
     cohort's treated patients (``n_cycles > 0``): ctcae_term, baseline_grade, worst_grade, n.
     ``fct_toxicity`` has one row per patient x term, so each count is of patients; the
-    baseline grade is kept for the treatment-emergent rule (``analytics.worst_grade_counts``)."""
-    where, params = _of_patients(cohort, treated=True)
+    baseline grade is kept for the treatment-emergent rule (``analytics.worst_grade_counts``).
+
+    An untreated patient has no worst grade (it is over the samples after the first cycle), so
+    the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on n_cycles."""
+    where, params = _of_patients(cohort)
     return query(
         "SELECT ctcae_term, baseline_grade, worst_grade, count(*) AS n FROM marts.fct_toxicity"
         f" WHERE worst_grade >= 1 AND {where} GROUP BY ALL ORDER BY ALL",
@@ -212,23 +371,14 @@ def toxicity_grade_counts(cohort=None) -> pd.DataFrame:
 def toxicity_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
     """Every ``fct_toxicity`` row (graded 0 or not graded too) of a few patients."""
     return query(
-        "SELECT * FROM marts.fct_toxicity WHERE list_contains(?, patient_key) ORDER BY patient_key, ctcae_term",
+        "SELECT * FROM marts.fct_toxicity WHERE patient_key IN (SELECT unnest(?)) ORDER BY patient_key, ctcae_term",
         (list(patient_keys),),
-    )
-
-
-def best_tumour_change() -> pd.DataFrame:
-    """Per patient, the best (lowest) post-baseline % change from baseline in the sum of diameters."""
-    return query(
-        "SELECT patient_key, min(pct_change_from_baseline_sum) AS best_pct_change, count(*) AS n_assessments"
-        " FROM marts.fct_tumour_assessment"
-        " WHERE is_post_baseline AND pct_change_from_baseline_sum IS NOT NULL GROUP BY patient_key"
     )
 
 
 def tumour_assessments_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
     return query(
-        "SELECT * FROM marts.fct_tumour_assessment WHERE list_contains(?, patient_key)"
+        "SELECT * FROM marts.fct_tumour_assessment WHERE patient_key IN (SELECT unnest(?))"
         " ORDER BY patient_key, assessment_date",
         (list(patient_keys),),
     )
@@ -236,7 +386,7 @@ def tumour_assessments_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFra
 
 def treatment_cycles_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
     return query(
-        "SELECT * FROM marts.fct_treatment_cycle WHERE list_contains(?, patient_key)"
+        "SELECT * FROM marts.fct_treatment_cycle WHERE patient_key IN (SELECT unnest(?))"
         " ORDER BY patient_key, administration_date",
         (list(patient_keys),),
     )
@@ -244,17 +394,14 @@ def treatment_cycles_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame
 
 def survival_for_patients(patient_keys: tuple[str, ...]) -> pd.DataFrame:
     return query(
-        "SELECT * FROM marts.fct_survival WHERE list_contains(?, patient_key) ORDER BY patient_key",
+        "SELECT * FROM marts.fct_survival WHERE patient_key IN (SELECT unnest(?)) ORDER BY patient_key",
         (list(patient_keys),),
     )
 
 
-def _of_patients(cohort, *, treated: bool = False) -> tuple[str, tuple]:
-    """``patient_key`` condition selecting the cohort's patients (no join when nothing is filtered);
-    ``treated``: only those with at least one cycle (``n_cycles > 0``, as the toxicity page's N)."""
+def _of_patients(cohort) -> tuple[str, tuple]:
+    """``patient_key`` condition selecting the cohort's patients (no join when nothing is filtered)."""
     where, params = _patients_where(cohort)
-    if treated:
-        where = "p.n_cycles > 0" if where == "TRUE" else f"{where} AND p.n_cycles > 0"
     if where == "TRUE":
         return "TRUE", ()
     return f"patient_key IN (SELECT patient_key FROM marts.dim_patient p WHERE {where})", params
@@ -271,44 +418,35 @@ def median_cycle_days(cohort=None) -> pd.DataFrame:
 
 
 def lab_analytes() -> pd.DataFrame:
-    """Analytes with results: analyte, unit (canonical). Nothing more: each further aggregate is
-    another pass over every lab result (10.7 M at 100,000 patients)."""
-    return query("SELECT analyte, any_value(unit) AS unit FROM marts.fct_lab_result GROUP BY analyte ORDER BY analyte")
+    """Analytes with results: analyte, unit (canonical). Ingestion admits only the analytes of
+    ``reference.lab_analytes``, so each of those is looked up with a LIMIT 1 that stops at its first
+    result, instead of a pass over every lab result (107 M at 1,000,000 patients)."""
+    known = query("SELECT DISTINCT analyte FROM reference.lab_analytes ORDER BY analyte")["analyte"].tolist()
+    if not known:
+        return pd.DataFrame({"analyte": pd.Series(dtype=object), "unit": pd.Series(dtype=object)})
+    first = " UNION ALL ".join(["(SELECT analyte, unit FROM marts.fct_lab_result WHERE analyte = ? LIMIT 1)"] * len(known))
+    return query(f"SELECT analyte, unit FROM ({first}) ORDER BY analyte", tuple(known))
 
 
 def lab_results_for_patients(analyte: str, patient_keys: tuple[str, ...]) -> pd.DataFrame:
     """One analyte's results for a few patients."""
     return query(
         "SELECT patient_key, sample_date, days_from_first_cycle, value, unit, lln, uln, baseline_value, ctcae_grade"
-        " FROM marts.fct_lab_result WHERE analyte = ? AND list_contains(?, patient_key)"
+        " FROM marts.fct_lab_result WHERE analyte = ? AND patient_key IN (SELECT unnest(?))"
         " ORDER BY patient_key, sample_date",
         (analyte, list(patient_keys)),
     )
 
 
-def lab_monthly_summary(analyte: str, cohort=None) -> pd.DataFrame:
-    """One analyte over the cohort by month since the first cycle (days / 30.4375, rounded):
-    month, q1, median, q3 (linear interpolation, as pandas), n samples; months with >= 3 samples."""
-    where, params = _of_patients(cohort)
-    # the three quantiles as one list aggregate: one sort of each month's values, not three
-    return query(
-        "SELECT month, q[1] AS q1, q[2] AS median, q[3] AS q3, n FROM ("
-        " SELECT round(days_from_first_cycle / 30.4375) AS month, quantile_cont(value, [0.25, 0.5, 0.75]) AS q,"
-        " count(*) AS n FROM marts.fct_lab_result"
-        f" WHERE analyte = ? AND value IS NOT NULL AND days_from_first_cycle IS NOT NULL AND {where}"
-        " GROUP BY ALL HAVING count(*) >= 3) ORDER BY month",
-        (analyte, *params),
-    )
-
-
-def lab_limits(analyte: str, cohort=None) -> pd.DataFrame:
-    """One analyte over the cohort: n samples, the median of their own LLN/ULN, and the 1st/99th
-    percentiles of the values (p01, p99)."""
+def lab_value_counts(analyte: str, cohort=None) -> pd.DataFrame:
+    """One analyte's results over the cohort, counted by month since the first cycle (days /
+    30.4375, rounded; missing without a day), value, lln and uln: month, value, lln, uln, n
+    (results with a value). Values have a fixed precision, so this is a few thousand rows where
+    the results are millions; the monthly quartiles and limits come from it (analytics.labs)."""
     where, params = _of_patients(cohort)
     return query(
-        "SELECT n, lln, uln, p[1] AS p01, p[2] AS p99 FROM ("
-        " SELECT count(*) AS n, median(lln) AS lln, median(uln) AS uln, quantile_cont(value, [0.01, 0.99]) AS p"
-        f" FROM marts.fct_lab_result WHERE analyte = ? AND value IS NOT NULL AND {where})",
+        "SELECT round(days_from_first_cycle / 30.4375) AS month, value, lln, uln, count(*) AS n"
+        f" FROM marts.fct_lab_result WHERE analyte = ? AND value IS NOT NULL AND {where} GROUP BY ALL",
         (analyte, *params),
     )
 

@@ -5,9 +5,11 @@ widget keys), so they hold while the user moves between pages: each page draws t
 sidebar widgets with the stored values as defaults, and a widget's ``on_change`` copies its
 value back. An empty selection means "no restriction".
 
-Pages call ``cohort()`` (reads ``marts.dim_patient``, draws the sidebar, returns the
-filtered patients) and ``restrict(fact, patients)`` to keep a fact table's rows for those
-patients. ``apply(dim_patient, filters)`` is the pure part, usable without Streamlit.
+Pages call ``cohort()`` (draws the sidebar, returns the selection and its patient count) and
+pass its ``filters`` to the reads of ``data``: the filters are applied in the warehouse
+(``data._patients_where`` is their one definition), so a page reads counts and aggregates of
+the selected patients, not a row per patient. ``restrict(fact, patients)`` keeps a fact
+table's rows for patients already read.
 """
 
 from __future__ import annotations
@@ -79,21 +81,6 @@ class Filters:
         return "; ".join(parts) if parts else "all patients"
 
 
-def apply(dim_patient: pd.DataFrame, filters: Filters | None = None) -> pd.DataFrame:
-    """The rows of ``dim_patient`` that pass ``filters`` (default: the session's filters)."""
-    filters = current() if filters is None else filters
-    keep = pd.Series(True, index=dim_patient.index)
-    for name, column in CATEGORICAL.items():
-        chosen = getattr(filters, name)
-        if chosen:
-            keep &= dim_patient[column].isin(list(chosen))
-    if filters.period:
-        start, end = (pd.Timestamp(d) for d in filters.period)
-        first = pd.to_datetime(dim_patient[PERIOD_COLUMN])
-        keep &= first.between(start, end)  # NaT (never treated) is outside any period
-    return dim_patient[keep]
-
-
 def restrict(fact: pd.DataFrame, patients: pd.DataFrame, key: str = "patient_key") -> pd.DataFrame:
     """The rows of a fact table that belong to ``patients`` (a filtered dim_patient)."""
     if len(patients) == 0:
@@ -128,26 +115,23 @@ def reset() -> None:
         st.session_state.pop(_WIDGET.format(name), None)
 
 
-def _options(values: pd.Series) -> list[str]:
-    return sorted(str(v) for v in values.dropna().unique())
+def sidebar(options: pd.Series) -> Filters:
+    """Draw the filter widgets in the sidebar (defaults: the stored values); return the filters.
 
-
-def sidebar(dim_patient: pd.DataFrame) -> Filters:
-    """Draw the filter widgets in the sidebar (defaults: the stored values); return the filters."""
+    ``options``: the row of ``data.patient_filter_options()``."""
     stored = current()
     bar = st.sidebar
     bar.header("Cohort filters")
     for name, column in CATEGORICAL.items():
-        options = _options(dim_patient[column])
-        default = [v for v in getattr(stored, name) if v in options]
+        values = sorted(str(v) for v in options[column] if v is not None)
+        default = [v for v in getattr(stored, name) if v in values]
         bar.multiselect(
-            TITLES[name], options, default=default, key=_WIDGET.format(name),
+            TITLES[name], values, default=default, key=_WIDGET.format(name),
             format_func=lambda v, c=column: label(c, v), placeholder="All",
             on_change=_store, args=(name,),
         )
-    first = pd.to_datetime(dim_patient[PERIOD_COLUMN]).dropna()
-    if not first.empty:
-        bounds = (first.min().date(), first.max().date())
+    if pd.notna(options["first_cycle"]):
+        bounds = (pd.Timestamp(options["first_cycle"]).date(), pd.Timestamp(options["last_cycle"]).date())
         st.session_state["_filters_period_bounds"] = bounds
         start, end = stored.period or bounds
         value = (min(max(start, bounds[0]), bounds[1]), max(min(end, bounds[1]), bounds[0]))
@@ -161,36 +145,30 @@ def sidebar(dim_patient: pd.DataFrame) -> Filters:
 
 @dataclass(frozen=True)
 class Cohort:
-    patients: pd.DataFrame  # filtered dim_patient
+    """The selected patients, as the filters that select them (read through ``data``) and their count."""
+
+    n: int
     n_total: int
     filters: Filters
 
-    @property
-    def n(self) -> int:
-        return len(self.patients)
-
-    @property
-    def keys(self) -> pd.Series:
-        return self.patients["patient_key"]
-
 
 def cohort() -> Cohort:
-    """Read dim_patient, draw the sidebar filters and the patient count, return the filtered cohort.
+    """Draw the sidebar filters and the patient count; return the selection.
 
     Stops the page with a message when there is no warehouse yet or no patient passes.
     """
     try:
-        dim_patient = data.dim_patient()
+        options = data.patient_filter_options().iloc[0]
     except FileNotFoundError as missing:
         st.info(f"{missing}")
         st.stop()
-    filters = sidebar(dim_patient)
-    patients = apply(dim_patient, filters)
-    st.sidebar.markdown(f"**{len(patients):,} of {len(dim_patient):,} patients**")
+    filters = sidebar(options)
+    n_total = int(options["n_patients"])
+    n = data.patient_count(filters) if filters.active else n_total
+    st.sidebar.markdown(f"**{n:,} of {n_total:,} patients**")
     if filters.active:
         st.sidebar.caption(filters.describe())
-    if patients.empty:
+    if n == 0:
         st.info("No patient matches the filters. Widen them in the sidebar (or reset them).")
         st.stop()
-    return Cohort(patients, len(dim_patient), filters)
-
+    return Cohort(n, n_total, filters)

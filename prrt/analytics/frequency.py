@@ -27,22 +27,35 @@ def frequencies(
     missing_label: str = "missing", decimals: int | None = 1,
 ) -> pd.DataFrame:
     """level, n, pct for one column. Levels in ``order`` first (with zero counts), then the
-    rest by descending count; missing last. Booleans become 'yes'/'no'."""
-    total = len(values)
-    present = values.dropna()
+    rest by descending count (ties: first seen first); missing last. Booleans become 'yes'/'no'."""
+    return counted_frequencies(values.value_counts(sort=False, dropna=False), sep=sep, order=order,
+                               missing_label=missing_label, decimals=decimals)
+
+
+def counted_frequencies(
+    counts: pd.Series, *, sep: str | None = None, order: Sequence[object] | None = None,
+    missing_label: str = "missing", decimals: int | None = 1,
+) -> pd.DataFrame:
+    """``frequencies`` from a column's value counts (value -> rows; a missing value as an index
+    entry of its own), e.g. a GROUP BY in the warehouse: the same table without the rows.
+    Ties between levels keep the order of ``counts``."""
+    counts = counts[counts > 0]
+    total = int(counts.sum())
+    missing = counts.index.isna()
+    n_missing = int(counts[missing].sum())
+    counts = counts[~missing]
+    present = pd.Series(counts.index, dtype=object if counts.index.dtype == object else counts.index.dtype)
     if pd.api.types.is_bool_dtype(present) or pd.api.types.infer_dtype(present, skipna=True) == "boolean":
-        present = present.astype(bool).map({True: "yes", False: "no"})
+        labels = present.astype(bool).map({True: "yes", False: "no"})
+        counts = pd.Series(counts.to_numpy(), index=labels.to_numpy()).groupby(level=0, sort=False).sum()
         order = order or ["yes", "no"]
-    counts = present.value_counts(sort=False)
     if sep is not None:  # split each distinct value once, then weight its levels by its row count
-        parts = pd.DataFrame({"raw": counts.index, "level": counts.index.astype(str).str.split(sep)}).explode("level")
+        parts = pd.DataFrame({"raw": counts.index, "level": counts.index.astype(str).str.split(sep),
+                              "n": counts.to_numpy()}).explode("level")
         parts["level"] = parts["level"].str.strip()
-        parts = parts[parts["level"] != ""].drop_duplicates()
-        parts["n"] = counts.reindex(parts["raw"]).to_numpy()
-        n_missing = total - int(counts[counts.index.isin(parts["raw"])].sum())
+        parts = parts[parts["level"] != ""].drop_duplicates(subset=["raw", "level"])
+        n_missing += int(counts[~counts.index.isin(parts["raw"])].sum())
         counts = parts.groupby("level", sort=False)["n"].sum()
-    else:
-        n_missing = total - len(present)
     counts = counts.sort_values(ascending=False, kind="stable")
     if order is not None:
         first = list(order)
@@ -58,22 +71,26 @@ def frequencies(
 
 
 def frequency_table(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | Mapping[str, pd.Series],
     columns: Mapping[str, str] | Sequence[str],
     *,
     separators: Mapping[str, str] | None = None,
     orders: Mapping[str, Sequence[object]] | None = None,
     decimals: int | None = 1,
 ) -> pd.DataFrame:
-    """variable, level, n, pct for several columns (``columns``: variable name -> column)."""
+    """variable, level, n, pct for several columns (``columns``: variable name -> column).
+
+    ``frame``: the rows, or each column's value counts (column -> ``counted_frequencies`` input)."""
     columns = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
     separators = dict(separators or {})
     orders = dict(orders or {})
+    counted = not isinstance(frame, pd.DataFrame)
     parts = []
     for variable, column in columns.items():
         if column not in frame:
             continue
-        part = frequencies(frame[column], sep=separators.get(column), order=orders.get(column), decimals=decimals)
+        part = (counted_frequencies if counted else frequencies)(
+            frame[column], sep=separators.get(column), order=orders.get(column), decimals=decimals)
         part.insert(0, "variable", variable)
         parts.append(part)
     if not parts:

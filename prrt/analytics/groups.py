@@ -24,15 +24,24 @@ def median_split(values: pd.Series, *, unit: str = "", decimals: int = 2) -> pd.
     """
     numbers = pd.to_numeric(values, errors="coerce")
     median = numbers.median()
+    low, high = median_split_labels(median, unit=unit, decimals=decimals)
+    labels = np.where(numbers <= median, low, high)
+    return pd.Series(labels, index=values.index, dtype="object").where(numbers.notna())
+
+
+def median_split_labels(median: float, *, unit: str = "", decimals: int = 2) -> tuple[str, str]:
+    """The labels of ``median_split``'s two groups: ('<= m', '> m')."""
     suffix = f" {unit}" if unit else ""
     m = f"{median:.{decimals}f}{suffix}"
-    labels = np.where(numbers <= median, f"<= {m}", f"> {m}")
-    return pd.Series(labels, index=values.index, dtype="object").where(numbers.notna())
+    return f"<= {m}", f"> {m}"
+
+
+ACTIVITY_SPLIT = {"unit": "GBq"}  # cumulative_activity_group's median_split options
 
 
 def cumulative_activity_group(cumulative_activity_gbq: pd.Series) -> pd.Series:
     """Median split of cumulative administered activity, labelled in GBq."""
-    return median_split(cumulative_activity_gbq, unit="GBq")
+    return median_split(cumulative_activity_gbq, **ACTIVITY_SPLIT)
 
 
 RESPONSE_SCHEMES: dict[str, dict[str, str]] = {

@@ -95,3 +95,64 @@ def lab_nadir_table(fct_lab_nadir: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.
         order = table["direction"].map({d: i for i, d in enumerate(DIRECTIONS)}).to_numpy()
         table = table.iloc[np.lexsort((table["analyte"].to_numpy(), order))]
     return table.reset_index(drop=True).astype({"n_patients": "int64", "n_with_baseline": "int64"})
+
+
+# --- a cohort's values of one analyte, from counts -------------------------------------
+# A trajectory over a large cohort is drawn as monthly quartiles. Lab values are recorded to a
+# fixed precision, so an analyte has a few hundred distinct values: the warehouse counts the
+# samples by (month, value, lln, uln) and the quantiles are taken from those counts here.
+
+
+def counted_quantiles(values: Iterable[float], counts: Iterable[int], qs: Iterable[float]) -> list[float]:
+    """Quantiles of ``values`` each repeated ``counts`` times, as pandas' ``quantile`` (numpy's
+    linear interpolation between the order statistics at floor/ceil of (n - 1) q, R's type 7;
+    DuckDB's ``quantile_cont`` is the same up to the last bit). No missing values; at least
+    one count > 0."""
+    values = np.asarray(list(values) if not hasattr(values, "__array__") else values, dtype=float)
+    counts = np.asarray(list(counts) if not hasattr(counts, "__array__") else counts, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    values, cumulative = values[order], np.cumsum(counts[order])
+    n = int(cumulative[-1])
+
+    def at(position: int) -> float:
+        return float(values[np.searchsorted(cumulative, position, side="right")])
+
+    out = []
+    for q in qs:
+        rn = (n - 1) * float(q)
+        low, high = int(np.floor(rn)), int(np.ceil(rn))
+        lo = at(low)
+        if low == high:
+            out.append(lo)
+            continue
+        hi, t = at(high), rn - low
+        out.append(float(np.subtract(hi, (hi - lo) * (1 - t)) if t >= 0.5 else np.add(lo, (hi - lo) * t)))
+    return out
+
+
+def monthly_quartiles(counts: pd.DataFrame, min_samples: int = 3) -> pd.DataFrame:
+    """month, q1, median, q3, n from sample counts (columns month, value, n; rows without a month or
+    value ignored): the months with at least ``min_samples`` samples, in order."""
+    counts = counts.dropna(subset=["month", "value"])
+    counts = counts[counts["n"] > 0]
+    rows = []
+    for month, of_month in counts.groupby("month", sort=True):
+        n = int(of_month["n"].sum())
+        if n >= min_samples:
+            q1, median, q3 = counted_quantiles(of_month["value"], of_month["n"], (0.25, 0.5, 0.75))
+            rows.append({"month": float(month), "q1": q1, "median": median, "q3": q3, "n": n})
+    return pd.DataFrame(rows, columns=["month", "q1", "median", "q3", "n"]).astype({"n": "int64"})
+
+
+def value_limits(counts: pd.DataFrame) -> dict[str, float | int | None]:
+    """n samples with a value, the median of their own lln and uln (missing ones ignored), and the
+    1st/99th percentiles of the values (p01, p99), from sample counts (columns value, lln, uln, n)."""
+    counts = counts.dropna(subset=["value"])
+    counts = counts[counts["n"] > 0]
+    out: dict[str, float | int | None] = {"n": int(counts["n"].sum())}
+    for limit in ("lln", "uln"):
+        known = counts.dropna(subset=[limit])
+        out[limit] = counted_quantiles(known[limit], known["n"], (0.5,))[0] if len(known) else None
+    p01, p99 = counted_quantiles(counts["value"], counts["n"], (0.01, 0.99)) if len(counts) else (None, None)
+    out.update(p01=p01, p99=p99)
+    return out

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
+
+from .cohort import weighted_median
 
 DEFAULT_PAIRS: dict[str, tuple[str, str]] = {
     "ecog": ("ecog_pre", "ecog_post"),
@@ -90,21 +92,51 @@ def _numbers(values: Iterable[float]) -> np.ndarray:
     return series.to_numpy(dtype=float, na_value=np.nan)
 
 
-def paired_wilcoxon(before: Iterable[float], after: Iterable[float], *, exact_max_n: int = 200) -> PairedComparison:
-    """Medians before/after and the signed-rank test on complete pairs (see module notes)."""
+def _asymptotic_from_counts(d: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """(statistic, p) of scipy's ``wilcoxon(method='asymptotic', zero_method='wilcox', correction=False)``
+    on the non-zero differences ``d`` each repeated ``n`` times, without repeating them: each
+    distinct |d| gets its mid-rank once. Rank sums are sums of half-integers (exact in floats),
+    so only the tie term may differ from scipy's, in the last bits."""
+    magnitude = np.abs(d)
+    order = np.argsort(magnitude, kind="stable")
+    magnitude, d, n = magnitude[order], d[order], n[order].astype(np.int64)
+    levels, group = np.unique(magnitude, return_inverse=True)
+    ties = np.bincount(group, weights=n).astype(np.int64)  # patients per distinct |d|
+    midrank = np.cumsum(ties) - (ties - 1) / 2.0
+    rank = midrank[group]
+    r_plus = float(np.sum(rank * n * (d > 0)))
+    r_minus = float(np.sum(rank * n * (d < 0)))
+    count = float(n.sum())
+    mn = count * (count + 1.0) * 0.25
+    se = count * (count + 1.0) * (2.0 * count + 1.0)
+    t = ties.astype(float)
+    se = np.sqrt((se - np.sum(t**3 - t) / 2) / 24)
+    z = (r_plus - mn) / se
+    return min(r_plus, r_minus), float(2 * special.ndtr(-abs(z)))
+
+
+def paired_wilcoxon(
+    before: Iterable[float], after: Iterable[float], *, weights: Iterable[int] | None = None, exact_max_n: int = 200
+) -> PairedComparison:
+    """Medians before/after and the signed-rank test on complete pairs (see module notes).
+
+    ``weights``: patients per (before, after) row, for pair counts (e.g. a GROUP BY in the
+    warehouse) instead of a row per patient: the same result; above ``exact_max_n`` non-zero
+    pairs the normal approximation is computed from the counts (equal to the last bits)."""
     before, after = _numbers(before), _numbers(after)
     if before.shape != after.shape:
         raise ValueError("before and after must have the same length")
+    if weights is not None:
+        return _paired_wilcoxon_counts(before, after, np.asarray(list(weights) if not hasattr(weights, "__array__")
+                                                                 else weights, dtype=np.int64), exact_max_n)
     frame = pd.DataFrame({"before": before, "after": after}).dropna()
     d = (frame["after"] - frame["before"]).to_numpy(float)
     nonzero = d[d != 0]
     has_ties = np.unique(np.abs(nonzero)).size < nonzero.size
     has_zeros = nonzero.size < d.size
 
-    if nonzero.size == 0:
-        p_asym = float("nan")
-    else:
-        p_asym = float(stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic").pvalue)
+    asymptotic = None if nonzero.size == 0 else stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic")
+    p_asym = float("nan") if asymptotic is None else float(asymptotic.pvalue)
 
     if nonzero.size == 0:
         statistic, p_value, method = 0.0, 1.0, "exact-conditional"
@@ -114,9 +146,8 @@ def paired_wilcoxon(before: Iterable[float], after: Iterable[float], *, exact_ma
     elif nonzero.size <= exact_max_n:
         statistic, p_value = exact_conditional_signed_rank_p(nonzero)
         method = "exact-conditional"
-    else:
-        result = stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic")
-        statistic, p_value, method = float(result.statistic), float(result.pvalue), "asymptotic"
+    else:  # the test already run above (a large cohort's ranks are its cost)
+        statistic, p_value, method = float(asymptotic.statistic), float(asymptotic.pvalue), "asymptotic"
 
     return PairedComparison(
         n_pairs=len(frame),
@@ -173,3 +204,28 @@ def performance_status_change(
             }
         )
     return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
+
+
+def _paired_wilcoxon_counts(before: np.ndarray, after: np.ndarray, n: np.ndarray, exact_max_n: int) -> PairedComparison:
+    keep = ~np.isnan(before) & ~np.isnan(after) & (n > 0)
+    before, after, n = before[keep], after[keep], n[keep]
+    d = after - before
+    nonzero = d != 0
+    magnitudes = np.abs(d[nonzero])
+    has_ties = np.unique(magnitudes).size < magnitudes.size or bool((n[nonzero] > 1).any())
+    if n[nonzero].sum() <= exact_max_n or not (has_ties or (~nonzero).any()):
+        # few pairs, or no ties (rows of one patient each): the rows themselves are small
+        return paired_wilcoxon(np.repeat(before, n), np.repeat(after, n), exact_max_n=exact_max_n)
+    statistic, p_value = _asymptotic_from_counts(d[nonzero], n[nonzero])
+    return PairedComparison(
+        n_pairs=int(n.sum()),
+        median_before=weighted_median(before, n),
+        median_after=weighted_median(after, n),
+        n_increased=int(n[d > 0].sum()),
+        n_decreased=int(n[d < 0].sum()),
+        n_unchanged=int(n[d == 0].sum()),
+        statistic=statistic,
+        p_value=p_value,
+        method="asymptotic",
+        p_value_asymptotic=p_value,
+    )

@@ -69,16 +69,24 @@ def _normalise(responses: Iterable[object]) -> pd.Series:
     return pd.Series(np.array([*labels, None], dtype=object)[codes], dtype="object")
 
 
-def response_rates(responses: Iterable[object], *, evaluable_only: bool = False, confidence: float = 0.95) -> ResponseRates:
-    """ORR and DCR for a column of best overall responses ('CR', 'PR', 'SD', 'PD', 'NE' or missing)."""
+def response_rates(
+    responses: Iterable[object], *, weights: Iterable[int] | None = None, evaluable_only: bool = False,
+    confidence: float = 0.95,
+) -> ResponseRates:
+    """ORR and DCR for a column of best overall responses ('CR', 'PR', 'SD', 'PD', 'NE' or missing).
+
+    ``weights``: patients per value, for value counts (e.g. a GROUP BY in the warehouse) instead of rows."""
     values = _normalise(responses)
-    unknown = sorted(set(values.dropna()) - set(RECIST_CATEGORIES) - {"NE"})
+    weight = pd.Series(np.ones(len(values), np.int64) if weights is None else np.asarray(list(weights), np.int64))
+    if len(weight) != len(values):
+        raise ValueError("weights must have one value per response")
+    unknown = sorted(set(values[weight.to_numpy() > 0].dropna()) - set(RECIST_CATEGORIES) - {"NE"})
     if unknown:
         raise ValueError(f"unexpected response categories: {unknown}")
-    counts = {category: int((values == category).sum()) for category in RECIST_CATEGORIES}
-    counts["NE/missing"] = int((~values.isin(RECIST_CATEGORIES)).sum())
+    counts = {category: int(weight[(values == category).to_numpy()].sum()) for category in RECIST_CATEGORIES}
+    counts["NE/missing"] = int(weight[(~values.isin(RECIST_CATEGORIES)).to_numpy()].sum())
     n_evaluable = sum(counts[c] for c in RECIST_CATEGORIES)
-    n = n_evaluable if evaluable_only else len(values)
+    n = n_evaluable if evaluable_only else int(weight.sum())
     orr = clopper_pearson(sum(counts[c] for c in OBJECTIVE_RESPONSE), n, confidence, "ORR")
     dcr = clopper_pearson(sum(counts[c] for c in DISEASE_CONTROL), n, confidence, "DCR")
     return ResponseRates(orr=orr, dcr=dcr, counts=counts, n=n, n_evaluable=n_evaluable)

@@ -136,12 +136,15 @@ class KaplanMeier:
         time = self.table["time"].to_numpy(float)
         cumulative_events = np.cumsum(self.table["events"].to_numpy("int64"))
         cumulative_censored = np.cumsum(self.table["censored"].to_numpy("int64"))
-        durations = self._durations
+        # still under observation at t = removed at a time >= t (the table has every distinct time)
+        removed = (self.table["events"] + self.table["censored"]).to_numpy("int64")
+        removed_from = np.cumsum(removed[::-1])[::-1]
         last = time.max()
         rows = []
         for t in times:
             t = float(t)
-            at_risk = int((durations >= t).sum())
+            first = int(np.searchsorted(time, t, side="left"))
+            at_risk = int(removed_from[first]) if first < len(time) else 0
             i = int(np.searchsorted(time, t, side="right")) - 1
             if i < 0:  # before time 0: nobody has left yet
                 rows.append((t, 1.0, 1.0, 1.0, at_risk, 0, 0))
@@ -170,24 +173,42 @@ class KaplanMeier:
             out[column] = self.table[column].astype("int64")
         return out.reset_index(drop=True)
 
-    @property
-    def _durations(self) -> np.ndarray:
-        if self.fitter is not None:
-            return np.asarray(self.fitter.durations, dtype=float)
-        # reconstruct from the table (each row's removals happen at its time)
-        removed = (self.table["events"] + self.table["censored"]).to_numpy(int)
-        return np.repeat(self.table["time"].to_numpy(float), removed)
 
 
-def kaplan_meier(durations: Iterable[float], events: Iterable[float], *, alpha: float = 0.05) -> KaplanMeier:
+def _array(values: Iterable[float]) -> np.ndarray:
+    return np.asarray(list(values) if not hasattr(values, "__array__") else values, dtype=float)
+
+
+def _counts(weights: Iterable[float] | None, size: int) -> np.ndarray | None:
+    """Whole, non-negative case weights (patients per row of grouped data), or None."""
+    if weights is None:
+        return None
+    weights = _array(weights)
+    if weights.shape != (size,):
+        raise ValueError("weights must have one value per observation")
+    if np.isnan(weights).any() or (weights < 0).any() or (weights != np.round(weights)).any():
+        raise ValueError("weights must be whole numbers of patients (>= 0)")
+    return weights
+
+
+def kaplan_meier(
+    durations: Iterable[float], events: Iterable[float], *, weights: Iterable[float] | None = None,
+    alpha: float = 0.05,
+) -> KaplanMeier:
     """Fit a Kaplan-Meier curve (lifelines) and attach the Greenwood standard error.
 
     ``events``: 1 = event (death), 0 = censored. NaNs are not allowed; drop them first.
+    ``weights``: patients per row, for grouped data (one row per distinct time and status
+    with its count): the same fit as the rows repeated, without a million rows.
     """
-    durations = np.asarray(list(durations) if not hasattr(durations, "__array__") else durations, dtype=float)
-    events = np.asarray(list(events) if not hasattr(events, "__array__") else events, dtype=float)
+    durations = _array(durations)
+    events = _array(events)
     if durations.shape != events.shape:
         raise ValueError("durations and events must have the same length")
+    weights = _counts(weights, durations.size)
+    if weights is not None:  # rows of no patient are not observations
+        keep = weights > 0
+        durations, events, weights = durations[keep], events[keep], weights[keep]
     if durations.size == 0:
         raise ValueError("Kaplan-Meier needs at least one observation")
     if np.isnan(durations).any() or np.isnan(events).any():
@@ -195,7 +216,7 @@ def kaplan_meier(durations: Iterable[float], events: Iterable[float], *, alpha: 
     if not np.isin(events, (0, 1)).all():
         raise ValueError("events must be 0 (censored) or 1 (event)")
 
-    fitter = KaplanMeierFitter(alpha=alpha).fit(durations, event_observed=events)
+    fitter = KaplanMeierFitter(alpha=alpha).fit(durations, event_observed=events, weights=weights)
     et = fitter.event_table
     n_risk = et["at_risk"].to_numpy(float)
     n_event = et["observed"].to_numpy(float)
@@ -213,7 +234,9 @@ def kaplan_meier(durations: Iterable[float], events: Iterable[float], *, alpha: 
             "std_err": np.sqrt(np.cumsum(increment)),
         }
     )
-    return KaplanMeier(n=int(durations.size), events=int(events.sum()), table=table, alpha=alpha, fitter=fitter)
+    n = int(durations.size) if weights is None else int(weights.sum())
+    n_events = int(events.sum()) if weights is None else int((events * weights).sum())
+    return KaplanMeier(n=n, events=n_events, table=table, alpha=alpha, fitter=fitter)
 
 
 def _confidence_band(surv: np.ndarray, se: np.ndarray, conf_type: str, z: float) -> tuple[np.ndarray, np.ndarray]:
@@ -263,27 +286,36 @@ def _r_first_below_half(y: np.ndarray, x: np.ndarray) -> float | None:
 
 
 # ---------------------------------------------------------------------------- log-rank
-def logrank(durations: Iterable[float], events: Iterable[float], groups: Iterable[object]) -> LogRankResult:
+def logrank(
+    durations: Iterable[float], events: Iterable[float], groups: Iterable[object], *,
+    weights: Iterable[float] | None = None,
+) -> LogRankResult:
     """Log-rank test of equal survival across the groups (lifelines ``multivariate_logrank_test``).
 
     Rows with a missing group are dropped. Needs at least two groups with data; with no
-    events at all the test is undefined and NaNs are returned.
+    events at all the test is undefined and NaNs are returned. ``weights``: patients per
+    row, for grouped data (as in ``kaplan_meier``).
     """
-    frame = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, float), "g": list(groups)})
+    t, e = np.asarray(durations, float), np.asarray(events, float)
+    w = _counts(weights, t.size)
+    frame = pd.DataFrame({"t": t, "e": e, "g": list(groups), "w": np.ones(t.size) if w is None else w})
     frame = frame.dropna()
+    frame = frame[frame["w"] > 0]
     labels = tuple(str(g) for g in pd.unique(frame["g"]))
     if len(labels) < 2:
         raise ValueError("log-rank needs at least two groups with data")
     dof = len(labels) - 1
-    n_events = int(frame["e"].sum())
+    n = int(frame["w"].sum())
+    n_events = int((frame["e"] * frame["w"]).sum())
     if n_events == 0:
-        return LogRankResult(np.nan, dof, np.nan, labels, len(frame), 0)
-    result = multivariate_logrank_test(frame["t"], frame["g"].astype(str), frame["e"])
+        return LogRankResult(np.nan, dof, np.nan, labels, n, 0)
+    result = multivariate_logrank_test(frame["t"], frame["g"].astype(str), frame["e"],
+                                       weights=None if w is None else frame["w"])
     return LogRankResult(
         test_statistic=float(result.test_statistic),
         degrees_of_freedom=int(result.degrees_of_freedom),
         p_value=float(result.p_value),
         groups=labels,
-        n=len(frame),
+        n=n,
         events=n_events,
     )

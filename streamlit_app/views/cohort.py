@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from prrt.analytics import kaplan_meier
-from prrt.analytics.cohort import CohortSummary, summarise_cohort
+from prrt.analytics.cohort import PATIENT_COLUMNS, TREATED_COLUMNS, CohortSummary, summarise_counts
 from prrt.analytics.frequency import frequency_table
 from prrt.analytics.survival import MedianSurvival
 from streamlit_app import charts, data, filters
@@ -55,6 +55,7 @@ COUNTED = {
     "Diabetes": "diabetes",
     "Best response": "best_overall_response",
 }
+MAX_TABLE_ROWS = 5_000  # Table 1 shows this many patients; its CSV has every one
 
 
 @dataclass
@@ -63,23 +64,28 @@ class CohortPage:
     os_median: MedianSurvival | None
     counts: pd.DataFrame
     medians: pd.DataFrame
-    table_1: pd.DataFrame
+    table_1: pd.DataFrame  # the first MAX_TABLE_ROWS patients (all, when the cohort is smaller)
 
 
-def load(patients: pd.DataFrame) -> CohortPage:
-    """Everything the page shows, from the filtered dim_patient."""
-    summary = summarise_cohort(patients)
-    survival = patients[["os_months", "os_event"]].dropna()
-    os_median = kaplan_meier(survival["os_months"], survival["os_event"]).median("log-log") if len(survival) else None
+def load(cohort: filters.Cohort) -> CohortPage:
+    """Everything the page shows, from per-column patient counts of the selection (a GROUP BY
+    each in the warehouse: no row per patient) and Table 1's first rows."""
+    selected = cohort.filters
+    counts = {c: data.value_counts(c, selected) for c in dict.fromkeys([*PATIENT_COLUMNS, *COUNTED.values()])}
+    treated = {c: data.value_counts(c, selected, treated=True) for c in TREATED_COLUMNS}
+    summary = summarise_counts(cohort.n, counts, treated)
+    survival = data.survival_counts(selected).dropna(subset=["os_months", "os_event"])
+    os_median = (kaplan_meier(survival["os_months"], survival["os_event"], weights=survival["n"]).median("log-log")
+                 if len(survival) else None)
 
-    counts = frequency_table(
-        patients, COUNTED, separators={"metastatic_sites": ","},
+    frequencies = frequency_table(
+        counts, COUNTED, separators={"metastatic_sites": ","},
         orders={"best_overall_response": ["CR", "PR", "SD", "PD"], "sex": ["F", "M"]},
     )
-    counts["level"] = [
+    frequencies["level"] = [
         filters.label(COUNTED[v], level) if COUNTED[v] in filters.VALUE_LABELS
         else _site(level) if v == "Metastases" else level
-        for v, level in zip(counts["variable"], counts["level"], strict=True)
+        for v, level in zip(frequencies["variable"], frequencies["level"], strict=True)
     ]
 
     def row(label: str, value) -> dict:
@@ -92,7 +98,15 @@ def load(patients: pd.DataFrame) -> CohortPage:
         row("Cycles", summary.cycles),
         row("Cumulative activity (GBq)", summary.cumulative_activity_gbq),
     ])
+    table = table_1(data.patients(selected, _TABLE_1_COLUMNS, limit=MAX_TABLE_ROWS))
+    return CohortPage(summary, os_median, frequencies, medians, table)
 
+
+_TABLE_1_COLUMNS = tuple(c for c in TABLE_1 if c != "patient")
+
+
+def table_1(patients: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 (readable labels) of dim_patient rows."""
     table = patients.assign(patient=charts.short_key(patients["patient_key"]).to_numpy())
     table = table[[c for c in TABLE_1 if c in table]].copy()
     for column, labels in filters.VALUE_LABELS.items():
@@ -105,7 +119,7 @@ def load(patients: pd.DataFrame) -> CohortPage:
     if "vital_status" in table:
         table["vital_status"] = table["vital_status"].str.capitalize()
     table["os_months"] = table["os_months"].round(1)
-    return CohortPage(summary, os_median, counts, medians, table.rename(columns=TABLE_1))
+    return table.rename(columns=TABLE_1)
 
 
 def _site(code: str) -> str:
@@ -121,7 +135,7 @@ def _range(value) -> str:
 def main() -> None:
     st.title("Cohort")
     cohort = filters.cohort()
-    page = load(cohort.patients)
+    page = load(cohort)
     s = page.summary
 
     refreshed = data.last_refresh()
@@ -169,9 +183,12 @@ def main() -> None:
                                              "pct": "%"}), "cohort_counts", height=300)
 
     st.subheader("Table 1: one row per patient")
-    st.caption("Sort by clicking a column header. Patient is the start of the pseudonymous patient key.")
+    shown = (f" The first {len(page.table_1):,} of {cohort.n:,} patients (by first cycle) are shown; the CSV has all."
+             if len(page.table_1) < cohort.n else "")
+    st.caption("Sort by clicking a column header. Patient is the start of the pseudonymous patient key." + shown)
     charts.table(
         page.table_1, "table_1",
+        csv=(lambda: table_1(data.patients(cohort.filters, _TABLE_1_COLUMNS))) if shown else None,
         column_config={
             "Cumulative activity (GBq)": st.column_config.NumberColumn(format="%.2f"),
             "OS (months)": st.column_config.NumberColumn(format="%.1f"),

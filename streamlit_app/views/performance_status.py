@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from prrt.analytics import PairedComparison, paired_wilcoxon
-from streamlit_app import charts, filters
+from prrt.analytics.cohort import weighted_median
+from streamlit_app import charts, data, filters
 
 MAX_LINES = 300  # above this many patients, one line per before/after combination, width = patients
 METHODS = {
@@ -34,19 +36,32 @@ MEASURES = (
 )
 
 
-def load(patients: pd.DataFrame) -> dict[str, PairedComparison]:
-    return {m.name: paired_wilcoxon(patients[m.before], patients[m.after]) for m in MEASURES}
+def pairs(cohort: filters.Cohort, m: Measure) -> pd.DataFrame:
+    """The selection's patients by (before, after) score: before, after, n (missing values included).
+    Scores are coarse, so this is a few dozen rows whatever the cohort's size."""
+    return data.patient_counts((m.before, m.after), cohort.filters)
 
 
-def slope_frames(patients: pd.DataFrame, m: Measure) -> tuple[pd.DataFrame, pd.DataFrame]:
-    complete = patients.dropna(subset=[m.before, m.after])
-    if len(complete) <= MAX_LINES:
-        pairs = charts.jitter_pairs(complete, m.before, m.after, step=m.jitter, higher_is_better=m.higher_is_better)
+def load(cohort: filters.Cohort) -> dict[str, PairedComparison]:
+    results = {}
+    for m in MEASURES:
+        counts = pairs(cohort, m)
+        results[m.name] = paired_wilcoxon(counts[m.before], counts[m.after], weights=counts["n"])
+    return results
+
+
+def slope_frames(cohort: filters.Cohort, m: Measure) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = pairs(cohort, m).dropna(subset=[m.before, m.after])
+    if counts["n"].sum() <= MAX_LINES:
+        complete = data.patients(cohort.filters, ("patient_key", m.before, m.after)).dropna(subset=[m.before, m.after])
+        pairs_frame = charts.jitter_pairs(complete, m.before, m.after, step=m.jitter,
+                                          higher_is_better=m.higher_is_better)
     else:
-        pairs = charts.aggregate_pairs(complete, m.before, m.after, higher_is_better=m.higher_is_better)
-    medians = pd.DataFrame({"phase": ["Before", "After"],
-                            "median": [complete[m.before].median(), complete[m.after].median()]})
-    return pairs, medians
+        pairs_frame = charts.aggregate_pairs(counts, m.before, m.after, higher_is_better=m.higher_is_better)
+    medians = pd.DataFrame({"phase": ["Before", "After"], "median": [
+        weighted_median(counts[m.before], counts["n"]) if len(counts) else np.nan,
+        weighted_median(counts[m.after], counts["n"]) if len(counts) else np.nan]})
+    return pairs_frame, medians
 
 
 def _p(value: float) -> str:
@@ -56,7 +71,7 @@ def _p(value: float) -> str:
 def main() -> None:
     st.title("Performance status")
     cohort = filters.cohort()
-    results = load(cohort.patients)
+    results = load(cohort)
     st.caption("Before = the last assessment on or before the first cycle (at most 60 days earlier); after = the "
                "last assessment at least 28 days after the last cycle. ECOG: lower is better; KPS: higher is better.")
 
@@ -77,10 +92,10 @@ def main() -> None:
             worsened = r.n_decreased if m.higher_is_better else r.n_increased
             st.caption(f"{r.n_pairs:,} patients with both: {improved:,} improved, {r.n_unchanged:,} unchanged, "
                        f"{worsened:,} worsened. p: {METHODS.get(r.method, r.method)}.")
-            pairs, medians = slope_frames(cohort.patients, m)
-            if "n" in pairs:
+            lines, medians = slope_frames(cohort, m)
+            if "n" in lines:
                 st.caption("One line per before → after combination; line width: patients.")
-            charts.show(charts.slope_chart(pairs, medians, measure=m.name, y_domain=m.domain,
+            charts.show(charts.slope_chart(lines, medians, measure=m.name, y_domain=m.domain,
                                            reverse=not m.higher_is_better), f"{m.name.lower()}_before_after")
             summary.append({"Measure": m.name, "Patients with both": r.n_pairs, "Median before": r.median_before,
                             "Median after": r.median_after, "Improved": improved, "Unchanged": r.n_unchanged,

@@ -24,35 +24,41 @@ MAX_LANES = 200
 class ResponsePage:
     rates: dict[str, ResponseRates]  # definition label -> rates
     distribution: pd.DataFrame  # definition, response, n, pct
-    waterfall: pd.DataFrame  # patient, patient_key, best_pct_change, best_overall_response
+    waterfall: pd.DataFrame  # the bars drawn: patient, patient_key, best_pct_change, best_overall_response
+    n_waterfall: int  # patients with a best change (bars before thinning)
 
 
-def load(patients: pd.DataFrame, best_change: pd.DataFrame, *, evaluable_only: bool = False) -> ResponsePage:
-    """Rates and distributions from the filtered dim_patient; ``best_change``: data.best_tumour_change()."""
-    rates = {
-        label: response_rates(patients[column], evaluable_only=evaluable_only)
-        for label, column in DEFINITIONS.items() if column in patients
-    }
+def load(cohort: filters.Cohort, *, evaluable_only: bool = False) -> ResponsePage:
+    """Rates and distributions from the selection's patient counts by best response (grouped in
+    the warehouse), and the waterfall's bars (at most MAX_WATERFALL_BARS of the sorted list)."""
+    rates = {}
+    for label, column in DEFINITIONS.items():
+        counts = data.patient_counts((column,), cohort.filters)
+        rates[label] = response_rates(counts[column], weights=counts["n"], evaluable_only=evaluable_only)
     rows = []
     for label, r in rates.items():
         for category in CATEGORIES:
             n = r.counts[category]
             rows.append({"definition": label.split(" (")[0], "response": category, "n": n,
-                         "pct": 100.0 * n / len(patients) if len(patients) else float("nan")})
+                         "pct": 100.0 * n / cohort.n if cohort.n else float("nan")})
     distribution = pd.DataFrame(rows)
 
-    best = filters.restrict(best_change, patients)[["patient_key", "best_pct_change"]]
-    best = best.merge(patients[["patient_key", "best_overall_response"]], on="patient_key", how="left")
-    best["best_overall_response"] = best["best_overall_response"].fillna("missing")
+    best = data.waterfall(cohort.filters, MAX_WATERFALL_BARS)  # thinned as charts.thin_sorted, in the warehouse
+    n_bars = int(best["n_patients"].iloc[0]) if len(best) else 0
+    return ResponsePage(rates, distribution, waterfall_frame(best), n_bars)
+
+
+def waterfall_frame(best: pd.DataFrame) -> pd.DataFrame:
+    """data.waterfall rows: patient (short label), patient_key, best_pct_change, best_overall_response."""
+    best = best.drop(columns="n_patients")
     best.insert(0, "patient", charts.short_key(best["patient_key"]).to_numpy())
-    best = best.sort_values(["best_pct_change", "patient_key"], ascending=[False, True], kind="stable")
-    return ResponsePage(rates, distribution, best.reset_index(drop=True))
+    return best.reset_index(drop=True)
 
 
-def swimmer_frames(patients: pd.DataFrame, lanes: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def swimmer_frames(cohort: filters.Cohort, lanes: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Lanes (longest follow-up first, at most ``lanes``) from fct_survival, their cycles and
     post-baseline assessments (read for those patients only)."""
-    keys = tuple(patients.nlargest(lanes, "os_months")["patient_key"])  # ties: dim_patient order
+    keys = data.longest_followup(cohort.filters, lanes)
     s = data.survival_for_patients(keys)[["patient_key", "os_months", "os_event"]].dropna()
     s = s.sort_values(["os_months", "patient_key"], ascending=[False, True])
     c = data.treatment_cycles_for_patients(keys)[["patient_key", "cycle_number", "days_from_first_cycle"]].copy()
@@ -83,7 +89,7 @@ def main() -> None:
     cohort = filters.cohort()
     evaluable_only = st.toggle("Evaluable patients only (exclude NE/missing from the denominator)", value=False,
                                key="response_evaluable_only")
-    page = load(cohort.patients, data.best_tumour_change(), evaluable_only=evaluable_only)
+    page = load(cohort, evaluable_only=evaluable_only)
 
     st.subheader("Objective response and disease control")
     for label, r in page.rates.items():
@@ -114,25 +120,26 @@ def main() -> None:
     charts.table(wide.rename(columns={"response": "Best response"}), "best_response_counts")
 
     st.subheader("Waterfall: best change in the sum of diameters")
-    waterfall = page.waterfall
-    if waterfall.empty:
+    shown = page.waterfall
+    if shown.empty:
         st.info("No post-baseline measurement of the sum of diameters for these patients.")
     else:
-        shown = charts.thin_sorted(waterfall, MAX_WATERFALL_BARS)
-        st.caption(f"{len(waterfall):,} of {cohort.n:,} patients have a post-baseline sum of diameters; best = "
+        thinned = len(shown) < page.n_waterfall
+        st.caption(f"{page.n_waterfall:,} of {cohort.n:,} patients have a post-baseline sum of diameters; best = "
                    "lowest post-baseline % change from baseline. Dashed lines: RECIST 1.1 −30% (PR) and +20% (PD)."
-                   + (f" Every {len(waterfall) / len(shown):.0f}th patient of the sorted list is drawn "
-                      f"({len(shown):,} bars); the CSV has all." if len(shown) < len(waterfall) else ""))
+                   + (f" Every {page.n_waterfall / len(shown):.0f}th patient of the sorted list is drawn "
+                      f"({len(shown):,} bars, as in the table); the CSV has all." if thinned else ""))
         charts.show(charts.waterfall(shown), "waterfall")
-        charts.table(waterfall.rename(columns={"patient": "Patient", "patient_key": "Patient key",
-                                               "best_pct_change": "Best % change",
-                                               "best_overall_response": "Best response"}), "waterfall_data",
-                     height=250)
+        columns = {"patient": "Patient", "patient_key": "Patient key", "best_pct_change": "Best % change",
+                   "best_overall_response": "Best response"}
+        charts.table(shown.rename(columns=columns), "waterfall_data", height=250,
+                     csv=(lambda: waterfall_frame(data.waterfall(cohort.filters)).rename(columns=columns))
+                     if thinned else None)
 
     st.subheader("Swimmer plot")
     n_lanes = cohort.n if cohort.n <= 60 else st.slider("Lanes (longest follow-up first)", 10,
                                                         min(cohort.n, MAX_LANES), 50, key="response_lanes")
-    lanes, cycles, assessments = swimmer_frames(cohort.patients, n_lanes)
+    lanes, cycles, assessments = swimmer_frames(cohort, n_lanes)
     if lanes.empty:
         st.info("No follow-up recorded for these patients.")
     else:

@@ -8,7 +8,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import CONF_TYPES, add_derived_groups, cox_univariable, kaplan_meier, logrank
+from prrt.analytics import (
+    CONF_TYPES,
+    add_derived_groups,
+    best_response_group,
+    cox_univariable,
+    cycles_group,
+    grade_threshold_group,
+    kaplan_meier,
+    logrank,
+)
+from prrt.analytics.cohort import weighted_median
+from prrt.analytics.groups import ACTIVITY_SPLIT, median_split_labels
 from prrt.analytics.survival import KaplanMeier, LogRankResult
 from streamlit_app import charts, data, filters
 
@@ -63,7 +74,8 @@ def _level_label(value: object, column: str | None = None) -> str:
 
 
 def prepare(patients: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """dim_patient with the derived strata (cycles, activity, response and toxicity groups).
+    """dim_patient rows with the derived strata (cycles, activity, response and toxicity groups):
+    the Cox models' input.
 
     ``events``: data.toxicity_events(TOXICITY_THRESHOLD). Only rows at or above the toxicity
     threshold can put a patient in the '>= 2' group (absent patients count as grade 0), so
@@ -71,6 +83,34 @@ def prepare(patients: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     """
     severe = events[events["worst_grade"] >= TOXICITY_THRESHOLD]
     return add_derived_groups(patients, filters.restrict(severe, patients), toxicity_threshold=TOXICITY_THRESHOLD)
+
+
+def survival_counts(cohort_filters: filters.Filters | None, stratum_column: str | None) -> pd.DataFrame:
+    """Patients by (stratum, os_months, os_event) with their count ``n``: what ``load`` needs,
+    grouped in the warehouse. Derived strata are derived here from their grouped source
+    (groups.py's functions on a few distinct values, not a million rows), as ``prepare`` does."""
+    if stratum_column == "cumulative_activity_group":  # median split at the selection's median
+        activity = data.value_counts("cumulative_activity_gbq", cohort_filters)
+        activity = activity[activity.index.notna() & (activity > 0)]
+        if activity.empty:
+            counts = data.survival_counts(cohort_filters)
+            return counts.assign(**{stratum_column: None})
+        median = weighted_median(activity.index.to_numpy(float), activity.to_numpy())
+        counts = data.survival_counts(cohort_filters, "cumulative_activity_gbq", split_at=median)
+        low, high = median_split_labels(median, **ACTIVITY_SPLIT)
+        below = counts.pop("cumulative_activity_gbq")
+        return counts.assign(**{stratum_column: below.map({True: low, False: high})})
+    if stratum_column == "toxicity_grade_group":
+        counts = data.survival_counts(cohort_filters, data.WORST_TOXICITY, toxicity_min_grade=TOXICITY_THRESHOLD)
+        grade = counts.pop(data.WORST_TOXICITY)
+        return counts.assign(**{stratum_column: grade_threshold_group(grade, threshold=TOXICITY_THRESHOLD)})
+    derived = {"cycles_group": ("n_cycles", cycles_group), "best_response_group": ("best_overall_response",
+                                                                                   best_response_group)}
+    if stratum_column in derived:
+        source, derive = derived[stratum_column]
+        counts = data.survival_counts(cohort_filters, source)
+        return counts.assign(**{stratum_column: derive(counts.pop(source))})
+    return data.survival_counts(cohort_filters, stratum_column)
 
 
 def at_risk_times(max_time: float) -> tuple[float, ...]:
@@ -81,8 +121,12 @@ def at_risk_times(max_time: float) -> tuple[float, ...]:
     return tuple(times)
 
 
-def load(prepared: pd.DataFrame, stratum_column: str | None, conf_type: str = "log-log") -> SurvivalPage:
-    complete = prepared.dropna(subset=[TIME, EVENT])
+def load(counts: pd.DataFrame, stratum_column: str | None, conf_type: str = "log-log") -> SurvivalPage:
+    """Kaplan-Meier fits by stratum (and the log-rank test) from ``survival_counts`` (patients by
+    stratum, time and status: column ``n``) or from rows of patients (each one patient)."""
+    if "n" not in counts:
+        counts = counts.assign(n=1)
+    complete = counts.dropna(subset=[TIME, EVENT])
     if stratum_column is not None:
         complete = complete.dropna(subset=[stratum_column])
         groups = {_level_label(level, stratum_column): rows
@@ -92,9 +136,9 @@ def load(prepared: pd.DataFrame, stratum_column: str | None, conf_type: str = "l
     fits, curves, medians, at_risk = {}, [], [], []
     times = at_risk_times(float(complete[TIME].max()) if len(complete) else 0.0)
     for label, rows in groups.items():
-        if rows.empty:
+        if rows.empty or rows["n"].sum() == 0:
             continue
-        km = kaplan_meier(rows[TIME].astype(float), rows[EVENT].astype(float))
+        km = kaplan_meier(rows[TIME].astype(float), rows[EVENT].astype(float), weights=rows["n"])
         fits[label] = km
         curves.append(km.curve(conf_type).assign(stratum=label))
         m = km.median(conf_type)
@@ -104,10 +148,11 @@ def load(prepared: pd.DataFrame, stratum_column: str | None, conf_type: str = "l
     test = None
     if stratum_column is not None and len(fits) >= 2:
         test = logrank(complete[TIME].astype(float), complete[EVENT].astype(float),
-                       complete[stratum_column].map(lambda v: _level_label(v, stratum_column)))
+                       complete[stratum_column].map(lambda v: _level_label(v, stratum_column)), weights=complete["n"])
     medians = pd.DataFrame(medians, columns=["stratum", "n", "events", "median", "ci_lower", "ci_upper", "ci_method"])
     medians[["median", "ci_lower", "ci_upper"]] = medians[["median", "ci_lower", "ci_upper"]].astype(float)
-    return SurvivalPage(fits, _concat(curves), medians, _concat(at_risk), test, len(prepared) - len(complete))
+    n_excluded = int(counts["n"].sum() - complete["n"].sum())
+    return SurvivalPage(fits, _concat(curves), medians, _concat(at_risk), test, n_excluded)
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -141,13 +186,12 @@ def _fmt(value: float | None) -> str:
 def main() -> None:
     st.title("Overall survival")
     cohort = filters.cohort()
-    prepared = prepare(cohort.patients, data.toxicity_events(TOXICITY_THRESHOLD))
 
     c = st.columns([2, 1])
     choice = c[0].selectbox("Stratify by", list(STRATA), key="survival_strata")
     conf_type = c[1].selectbox("Confidence interval method", CONF_TYPES, key="survival_ci_method",
                                help="As R survfit's conf.type; applies to the band and the median's CI.")
-    page = load(prepared, STRATA[choice], conf_type)
+    page = load(survival_counts(cohort.filters, STRATA[choice]), STRATA[choice], conf_type)
     if not page.fits:
         st.info("No patient with overall survival time and status (or stratum) in this selection.")
         st.stop()
@@ -190,7 +234,7 @@ def main() -> None:
     if not cohort.filters.active:
         published = data.km_median()
         published = published[(published["stratum_variable"] == "all") & (published["ci_method"] == conf_type)]
-        ours = load(prepared, None, conf_type).medians.iloc[0]
+        ours = load(survival_counts(None, None), None, conf_type).medians.iloc[0]
         if len(published):
             row = published.iloc[0]
             same = all(
@@ -205,24 +249,33 @@ def main() -> None:
                            f"analytics.km_median ({_fmt(row['median_months'])}): the warehouse may be mid-refresh.")
 
     st.subheader("Cox proportional hazards, univariable")
-    fit = len(prepared) <= AUTO_COX_PATIENTS or st.toggle(
-        f"Fit the Cox models ({len(prepared):,} patients: this takes a while)", key="survival_fit_cox")
+    fit = cohort.n <= AUTO_COX_PATIENTS or st.toggle(
+        f"Fit the Cox models ({cohort.n:,} patients: this takes a while)", key="survival_fit_cox")
     if fit:
-        cox = cached_cox_table(cohort.filters, data.version())
+        cox, events = cached_cox_table(cohort.filters, data.version())
         if cox.empty:
             st.info("No covariate to model.")
         else:
-            events = int(prepared[EVENT].fillna(0).sum())
             st.caption(f"One model per covariate on its complete cases (Efron ties, Wald CI). {events:,} deaths. "
                        "Blank: the model did not converge (e.g. no death in a group), so there is no estimate.")
             charts.table(readable_cox(cox), "cox_univariable")
 
 
 @st.cache_data(show_spinner="Fitting Cox models…", max_entries=32)
-def cached_cox_table(cohort_filters: filters.Filters, version: data.Version | None) -> pd.DataFrame:
-    """``cox_table`` for a filter selection, once per warehouse version."""
-    patients = filters.apply(data.dim_patient(), cohort_filters)
-    return cox_table(prepare(patients, data.toxicity_events(TOXICITY_THRESHOLD)))
+def cached_cox_table(cohort_filters: filters.Filters, version: data.Version | None) -> tuple[pd.DataFrame, int]:
+    """``cox_table`` for a filter selection and the selection's deaths, once per warehouse version."""
+    prepared = cox_input(cohort_filters)
+    return cox_table(prepared), int(prepared[EVENT].fillna(0).sum())
+
+
+COX_SOURCES = ("patient_key", TIME, EVENT, "sex", "age_at_first_cycle", "primary_site", "baseline_imaging",
+               "krenning_score", "n_cycles", "cumulative_activity_gbq", "ecog_pre", "kps_pre", "best_overall_response")
+
+
+def cox_input(cohort_filters: filters.Filters | None) -> pd.DataFrame:
+    """The selection's patients (the columns the Cox covariates come from) with the derived groups."""
+    patients = data.patients(cohort_filters, COX_SOURCES)
+    return prepare(patients, data.toxicity_events(TOXICITY_THRESHOLD))
 
 if __name__ == "__main__":
     main()

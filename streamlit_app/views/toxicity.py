@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from prrt.analytics import toxicity_summary, worst_grade_counts
+from prrt.analytics.labs import monthly_quartiles, value_limits
 from streamlit_app import charts, data, filters
 
 MAX_HEATMAP_PATIENTS = 150
@@ -25,28 +26,28 @@ ANALYTE_NAMES = {
 
 @dataclass
 class ToxicityPage:
-    treated: pd.DataFrame  # filtered dim_patient rows with at least one cycle
+    n_treated: int  # the selection's patients with at least one cycle
     table_2: pd.DataFrame  # toxicity_summary output (terms with a grade >= 1)
     counts: pd.DataFrame  # data.toxicity_grade_counts: the treated patients by term, baseline and worst grade >= 1
 
 
 def load(
-    patients: pd.DataFrame, counts: pd.DataFrame, assessed: pd.DataFrame, *, treatment_emergent_only: bool = False
+    cohort: filters.Cohort, counts: pd.DataFrame, assessed: pd.DataFrame, *, treatment_emergent_only: bool = False
 ) -> ToxicityPage:
-    """Table 2 over the filtered treated patients.
+    """Table 2 over the selection's treated patients.
 
-    ``counts``: data.toxicity_grade_counts() of the same filters as ``patients`` (counted in the
+    ``counts``: data.toxicity_grade_counts() of the same filters as ``cohort`` (counted in the
     warehouse, not read a row per patient) — patients without any grade >= 1 add nothing to
     the counts, only to N. So toxicity_summary's own n_assessed (from the grade >= 1 counts) is
     replaced by ``assessed`` (data.toxicity_assessed(): counted in the warehouse over all rows).
     """
-    treated = patients[patients["n_cycles"].fillna(0) > 0]
-    if not len(treated) or not len(counts):
-        return ToxicityPage(treated, pd.DataFrame(), counts)
+    n_treated = data.patient_count(cohort.filters, treated=True)
+    if not n_treated or not len(counts):
+        return ToxicityPage(n_treated, pd.DataFrame(), counts)
     worst = worst_grade_counts(counts, treatment_emergent_only=treatment_emergent_only)
-    table = toxicity_summary(worst, len(treated))
+    table = toxicity_summary(worst, n_treated)
     table["n_assessed"] = table["ctcae_term"].map(assessed.set_index("ctcae_term")["n_assessed"]).fillna(0)
-    return ToxicityPage(treated, table.astype({"n_assessed": "int64"}), counts)
+    return ToxicityPage(n_treated, table.astype({"n_assessed": "int64"}), counts)
 
 
 def readable_table_2(
@@ -112,16 +113,17 @@ class LabView:
 def lab_view(analyte: str, cohort: filters.Cohort) -> LabView:
     """One analyte over the cohort: each patient's values for a few patients, else monthly quartiles."""
     if cohort.n <= MAX_LINES:
-        labs = data.lab_results_for_patients(analyte, tuple(cohort.keys))
+        keys = data.patients(cohort.filters, ("patient_key",))["patient_key"]
+        labs = data.lab_results_for_patients(analyte, tuple(keys))
         labs = labs.dropna(subset=["value", "days_from_first_cycle"])
         lines = labs[["patient_key", "value"]].copy()
         lines["month"] = charts.months(labs["days_from_first_cycle"].astype(float))
         lines["patient"] = charts.short_key(lines["patient_key"]).to_numpy()
         return LabView(lines, None, len(labs), labs["lln"].median(), labs["uln"].median(), labs["value"])
-    limits = data.lab_limits(analyte, cohort.filters).iloc[0]
-    summary = data.lab_monthly_summary(analyte, cohort.filters)
-    return LabView(None, summary, int(limits["n"]), limits["lln"], limits["uln"],
-                   pd.Series([limits["p01"], limits["p99"]]))
+    counts = data.lab_value_counts(analyte, cohort.filters)
+    limits = value_limits(counts)
+    return LabView(None, monthly_quartiles(counts), int(limits["n"]), limits["lln"], limits["uln"],
+                   pd.Series([limits["p01"], limits["p99"]], dtype=float))
 
 
 def default_limits(ranges: pd.DataFrame, analyte: str, sex: str | None) -> tuple[float | None, float | None, str]:
@@ -169,9 +171,8 @@ def main() -> None:
     emergent = st.toggle("Treatment-emergent only (worse than the patient's baseline grade)", value=False,
                          key="toxicity_emergent")
     assessed = data.toxicity_assessed(cohort.filters)
-    page = load(cohort.patients, data.toxicity_grade_counts(cohort.filters), assessed,
-                treatment_emergent_only=emergent)
-    n_treated = len(page.treated)
+    page = load(cohort, data.toxicity_grade_counts(cohort.filters), assessed, treatment_emergent_only=emergent)
+    n_treated = page.n_treated
     if n_treated == 0:
         st.info("None of these patients received a cycle.")
         st.stop()
@@ -189,7 +190,8 @@ def main() -> None:
 
     st.subheader("Worst grade by patient")
     if n_treated <= MAX_HEATMAP_PATIENTS:
-        cells, order = heatmap_frame(data.toxicity_for_patients(tuple(page.treated["patient_key"])))
+        treated = data.patients(cohort.filters, ("patient_key",), treated=True)["patient_key"]
+        cells, order = heatmap_frame(data.toxicity_for_patients(tuple(treated)))
         if cells.empty:
             st.info("No graded laboratory result after the first cycle for these patients.")
         else:
@@ -225,7 +227,8 @@ def main() -> None:
             ranges = data.lab_reference_ranges()
             sex = None
             if ranges.loc[ranges["analyte"] == analyte, "sex"].notna().any():
-                sexes = sorted(cohort.patients["sex"].dropna().unique()) or ["F", "M"]
+                present = data.value_counts("sex", cohort.filters)
+                sexes = sorted(present[present.index.notna() & (present > 0)].index) or ["F", "M"]
                 sex = sexes[0] if len(sexes) == 1 else c[2].selectbox(
                     "Range for sex", sexes, format_func=lambda v: filters.label("sex", v), key="toxicity_range_sex")
             lln, uln, described = default_limits(ranges, analyte, sex)
@@ -247,17 +250,17 @@ def main() -> None:
         charts.show(chart, f"lab_{analyte}")
 
     st.subheader("One patient")
-    treated = page.treated
-    if len(treated) <= MAX_PATIENT_CHOICES:
+    if n_treated <= MAX_PATIENT_CHOICES:
+        treated = data.patients(cohort.filters, ("patient_key", "sex", "age_at_first_cycle", "best_overall_response"),
+                                treated=True)
         described = {r.patient_key: f"{r.patient_key[:8]} · {filters.label('sex', r.sex)}, {r.age_at_first_cycle}, "
                                     f"{r.best_overall_response}" for r in treated.itertuples()}
         key = st.selectbox("Patient", list(described), format_func=described.get, index=None,
                            placeholder="Choose a patient (type to search)", key="toxicity_patient")
     else:
         typed = st.text_input("Patient key (or its first characters)", key="toxicity_patient_key",
-                              placeholder=f"{len(treated):,} treated patients: type a key").strip()
-        matches = treated.loc[treated["patient_key"].str.startswith(typed), "patient_key"] if typed else []
-        key = matches.iloc[0] if len(matches) else None
+                              placeholder=f"{n_treated:,} treated patients: type a key").strip()
+        key = data.treated_patient_starting(typed, cohort.filters) if typed else None
         if typed and key is None:
             st.info("No treated patient in the filtered cohort has a key starting like that.")
     if key:

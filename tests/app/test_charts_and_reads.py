@@ -1,5 +1,6 @@
-"""charts.py renders real images; the pages' aggregated reads agree with pandas on the same rows;
-the pages survive missing values and take their large-cohort paths without error."""
+"""charts.py renders real images; the pages' aggregated reads (filters applied in the warehouse,
+grouped counts) agree with pandas on the same rows; the pages survive missing values and take
+their large-cohort paths without error."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import pandas as pd
 import pytest
 import streamlit as st
 
+from prrt.analytics import add_derived_groups
+from prrt.analytics.cohort import summarise_cohort
+from prrt.analytics.frequency import frequency_table
+from prrt.analytics.labs import monthly_quartiles, value_limits
 from streamlit_app import charts, data, filters
+from streamlit_app.views import cohort as cohort_page
+from streamlit_app.views import performance_status as performance_page
 from streamlit_app.views import response as response_page
 from streamlit_app.views import survival as survival_page
 from streamlit_app.views import toxicity as toxicity_page
@@ -24,8 +31,7 @@ from .conftest import OUTCOME_PAGES, dataframe_with, metrics, open_page, sidebar
 
 
 def test_a_page_chart_renders_to_png_and_svg(warehouse):
-    patients = data.dim_patient()
-    page = survival_page.load(survival_page.prepare(patients, data.toxicity_events()), "sex")
+    page = survival_page.load(survival_page.survival_counts(None, "sex"), "sex")
     chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk)
     png = charts.to_png(chart)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
@@ -66,6 +72,22 @@ def _of(rows: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     return filters.restrict(rows, patients)
 
 
+def _select(dim_patient: pd.DataFrame, selection: filters.Filters) -> pd.DataFrame:
+    """The filters' meaning, in pandas: the oracle of data._patients_where."""
+    keep = pd.Series(True, index=dim_patient.index)
+    for name, column in filters.CATEGORICAL.items():
+        if getattr(selection, name):
+            keep &= dim_patient[column].isin(list(getattr(selection, name)))
+    if selection.period:
+        start, end = (pd.Timestamp(d) for d in selection.period)
+        keep &= pd.to_datetime(dim_patient[filters.PERIOD_COLUMN]).between(start, end)  # NaT: outside
+    return dim_patient[keep]
+
+
+def _cohort(selection: filters.Filters) -> filters.Cohort:
+    return filters.Cohort(data.patient_count(selection), data.patient_count(), selection)
+
+
 SELECTIONS = [
     filters.Filters(),
     filters.Filters(sex=("F",)),
@@ -75,19 +97,35 @@ SELECTIONS = [
 
 
 @pytest.mark.parametrize("selection", SELECTIONS)
+def test_the_filters_select_in_the_warehouse_what_they_mean(warehouse, selection):
+    expected = _select(data.dim_patient(), selection)
+    got = data.patients(selection)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+    assert data.patient_count(selection) == len(expected)
+    assert data.patient_count(selection, treated=True) == int((expected["n_cycles"].fillna(0) > 0).sum())
+    narrow = data.patients(selection, ("patient_key", "sex"), limit=3)
+    pd.testing.assert_frame_equal(narrow, expected[["patient_key", "sex"]].head(3).reset_index(drop=True),
+                                  check_dtype=False)
+    options = data.patient_filter_options().iloc[0]
+    assert sorted(options["sex"]) == ["F", "M"] and options["n_patients"] == 16
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
 def test_sql_cohort_reads_match_pandas_on_the_filtered_rows(warehouse, demo_db, selection):
-    patients = filters.apply(data.dim_patient(), selection)
+    patients = _select(data.dim_patient(), selection)
     labs = demo_db.execute("SELECT * FROM marts.fct_lab_result WHERE analyte = 'hemoglobin'").df()
-    labs = _of(labs, patients).dropna(subset=["value", "days_from_first_cycle"])
-    month = (labs["days_from_first_cycle"] / 30.4375).round()
-    expected = labs.assign(month=month).groupby("month")["value"].agg(
+    labs = _of(labs, patients).dropna(subset=["value"])
+    dated = labs.dropna(subset=["days_from_first_cycle"])
+    month = (dated["days_from_first_cycle"] / 30.4375).round()
+    expected = dated.assign(month=month).groupby("month")["value"].agg(
         q1=lambda v: v.quantile(0.25), median="median", q3=lambda v: v.quantile(0.75), n="size")
     expected = expected[expected["n"] >= 3].reset_index()
-    summary = data.lab_monthly_summary("hemoglobin", selection)
-    pd.testing.assert_frame_equal(summary, expected, check_dtype=False)
+    counts = data.lab_value_counts("hemoglobin", selection)
+    pd.testing.assert_frame_equal(monthly_quartiles(counts), expected, check_dtype=False, check_exact=True)
 
-    limits = data.lab_limits("hemoglobin", selection).iloc[0]
-    assert limits["n"] == len(labs) and limits["uln"] == labs["uln"].median()
+    limits = value_limits(counts)
+    assert limits["n"] == len(labs) and limits["uln"] == labs["uln"].median() and limits["lln"] == labs["lln"].median()
+    assert [limits["p01"], limits["p99"]] == [labs["value"].quantile(0.01), labs["value"].quantile(0.99)]
 
     cycles = _of(demo_db.execute("SELECT * FROM marts.fct_treatment_cycle").df(), patients)
     median_days = data.median_cycle_days(selection)
@@ -96,11 +134,69 @@ def test_sql_cohort_reads_match_pandas_on_the_filtered_rows(warehouse, demo_db, 
     assert median_days["median_day"].tolist() == medians.tolist()
 
 
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_pages_from_counts_equal_the_same_analytics_on_the_rows(warehouse, demo_db, selection):
+    """Each page's figures, computed from counts grouped in the warehouse, equal the analytics
+    run on the selected patients' rows (as the pages did before)."""
+    from prrt.analytics import kaplan_meier, paired_wilcoxon, response_rates
+
+    patients = _select(data.dim_patient(), selection)
+    cohort = _cohort(selection)
+    page = cohort_page.load(cohort)
+    assert page.summary == summarise_cohort(patients)
+    km = kaplan_meier(*(patients[["os_months", "os_event"]].dropna().to_numpy().T))
+    assert page.os_median == km.median("log-log")
+    by_rows = frequency_table(patients, cohort_page.COUNTED, separators={"metastatic_sites": ","},
+                              orders={"best_overall_response": ["CR", "PR", "SD", "PD"], "sex": ["F", "M"]})
+    ours = page.counts.drop(columns="level").sort_values(["variable", "n", "pct"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, by_rows.drop(columns="level").sort_values(["variable", "n", "pct"])
+                                  .reset_index(drop=True))
+    assert page.table_1["Patient key"].tolist() == patients["patient_key"].tolist()
+
+    rates = response_page.load(cohort).rates
+    for label, column in response_page.DEFINITIONS.items():
+        assert rates[label] == response_rates(patients[column])
+
+    results = performance_page.load(cohort)
+    for m in performance_page.MEASURES:
+        theirs = paired_wilcoxon(patients[m.before], patients[m.after])
+        assert results[m.name].__dict__.keys() == theirs.__dict__.keys()
+        for field, value in theirs.__dict__.items():
+            mine = results[m.name].__dict__[field]
+            assert mine == value or (pd.isna(mine) and pd.isna(value)), (m.name, field)
+
+    prepared = survival_page.prepare(patients, data.toxicity_events(survival_page.TOXICITY_THRESHOLD))
+    for column in survival_page.STRATA.values():
+        grouped = survival_page.load(survival_page.survival_counts(selection, column), column)
+        rows = survival_page.load(prepared, column)
+        pd.testing.assert_frame_equal(grouped.curves, rows.curves, check_exact=True)
+        pd.testing.assert_frame_equal(grouped.medians, rows.medians, check_exact=True)
+        pd.testing.assert_frame_equal(grouped.at_risk, rows.at_risk, check_exact=True)
+        assert grouped.n_excluded == rows.n_excluded
+        if rows.logrank is None:
+            assert grouped.logrank is None
+        else:  # the same sums in another order: equal to the last few bits
+            assert grouped.logrank.p_value == pytest.approx(rows.logrank.p_value, rel=1e-9, nan_ok=True)
+            assert grouped.logrank.n == rows.logrank.n and grouped.logrank.events == rows.logrank.events
+
+
+def test_the_waterfall_is_read_sorted_and_thinned_in_the_warehouse(warehouse):
+    full = data.waterfall()
+    assert list(full.columns) == ["patient_key", "best_pct_change", "best_overall_response", "n_patients"]
+    expected = full.sort_values(["best_pct_change", "patient_key"], ascending=[False, True], kind="stable")
+    pd.testing.assert_frame_equal(full, expected.reset_index(drop=True))
+    assert (full["n_patients"] == 16).all() and len(full) == 16
+    for bars in (2, 5, 15, 16, 100):
+        pd.testing.assert_frame_equal(data.waterfall(None, bars), charts.thin_sorted(full, bars).reset_index(drop=True))
+    men = data.waterfall(filters.Filters(sex=("M",)))
+    assert len(men) == men["n_patients"].iloc[0] == data.patient_count(filters.Filters(sex=("M",)))
+
+
 def test_best_tumour_change_is_the_lowest_post_baseline_change(warehouse, demo_db):
     assessments = demo_db.execute("SELECT * FROM marts.fct_tumour_assessment").df()
     post = assessments[assessments["is_post_baseline"]]
     expected = post.groupby("patient_key")["pct_change_from_baseline_sum"].min()
-    best = data.best_tumour_change().set_index("patient_key")["best_pct_change"]
+    best = data.waterfall().set_index("patient_key")["best_pct_change"]  # every demo patient has one
     pd.testing.assert_series_equal(best.sort_index(), expected.sort_index(), check_names=False)
 
 
@@ -109,25 +205,26 @@ def test_toxicity_grade_counts_give_the_same_table_2_as_the_whole_mart(warehouse
 
     whole = demo_db.execute("SELECT * FROM marts.fct_toxicity").df()
     patients = data.dim_patient()
-    page = toxicity_page.load(patients, data.toxicity_grade_counts(), data.toxicity_assessed())
+    everyone = _cohort(filters.Filters())
+    page = toxicity_page.load(everyone, data.toxicity_grade_counts(), data.toxicity_assessed())
     full = toxicity_table(whole, 16)
     pd.testing.assert_frame_equal(page.table_2, full[full["any_grade_n"] > 0].reset_index(drop=True))
-    emergent = toxicity_page.load(patients, data.toxicity_grade_counts(), data.toxicity_assessed(),
+    emergent = toxicity_page.load(everyone, data.toxicity_grade_counts(), data.toxicity_assessed(),
                                   treatment_emergent_only=True)
     full = toxicity_table(whole, 16, treatment_emergent_only=True)
     pd.testing.assert_frame_equal(emergent.table_2, full[full["ctcae_term"].isin(emergent.table_2["ctcae_term"])]
                                   .reset_index(drop=True))
     # survival's toxicity group from the grade >= 2 rows equals the analytics' own on the whole mart
-    from prrt.analytics import add_derived_groups
-
-    ours = survival_page.prepare(patients, data.toxicity_events(2))["toxicity_grade_group"]
     theirs = add_derived_groups(patients, whole)["toxicity_grade_group"]
+    ours = survival_page.prepare(patients, data.toxicity_events(2))["toxicity_grade_group"]
     assert ours.tolist() == theirs.tolist()
+    counted = survival_page.survival_counts(None, "toxicity_grade_group")
+    assert counted.groupby("toxicity_grade_group")["n"].sum().to_dict() == theirs.value_counts().to_dict()
 
 
 @pytest.mark.parametrize("selection", SELECTIONS)
 def test_toxicity_grade_counts_match_pandas_on_the_filtered_treated_patients(warehouse, demo_db, selection):
-    patients = filters.apply(data.dim_patient(), selection)
+    patients = _select(data.dim_patient(), selection)
     treated = patients[patients["n_cycles"].fillna(0) > 0]
     rows = _of(demo_db.execute("SELECT * FROM marts.fct_toxicity WHERE worst_grade >= 1").df(), treated)
     expected = rows.groupby(["ctcae_term", "baseline_grade", "worst_grade"], dropna=False).size().rename("n")
@@ -168,7 +265,7 @@ def test_cached_reads_share_repeated_strings_without_changing_the_frame():
 
 
 def test_swimmer_lanes_end_at_fct_survival(warehouse, demo_db):
-    lanes, cycles, assessments = response_page.swimmer_frames(data.dim_patient(), 16)
+    lanes, cycles, assessments = response_page.swimmer_frames(_cohort(filters.Filters()), 16)
     survival = demo_db.execute("SELECT patient_key, os_months, os_event FROM marts.fct_survival").df()
     merged = lanes.merge(survival, on="patient_key")
     assert len(merged) == 16 and (merged["followup_end"] == merged["os_months"]).all()
