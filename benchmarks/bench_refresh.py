@@ -1,9 +1,10 @@
 """How long does a refresh take, compared with the least DuckDB could possibly do?
 
-    python benchmarks/bench_refresh.py --patients 10000 [--keep DIR] [--messy] [--markdown]
+    python benchmarks/bench_refresh.py --patients 10000 [--keep DIR] [--raw EXPORT] [--messy] [--markdown]
 
 1. generate: a synthetic export of N patients (prrt.synth) into a temporary folder
-   (or ``--keep DIR``), in a child process: wall time and peak memory;
+   (or ``--keep DIR``), in a child process: wall time and peak memory; or ``--raw EXPORT``:
+   a copy of an existing export;
 2. floor: a fresh process in which DuckDB alone loads the same CSV files into typed
    tables (read_csv with explicit column types) in a fresh database file -- no
    validation, no dbt, no analytics: the lower bound for any refresh;
@@ -202,7 +203,12 @@ def _profile(warehouse: Path, top: int = 8) -> dict:
                WHERE run_id = (SELECT run_id FROM audit.refresh_plan) AND duration_seconds IS NOT NULL
                ORDER BY started_at"""
         ).fetchall()
-    results = warehouse.parent / ".builds" / "dbt-target" / run_id / "run_results.json"
+    target = warehouse.parent / ".builds" / "dbt-target" / run_id
+    results = target / "run_results.json"
+    # dbt re-parsing the whole project costs seconds per invocation (dagster_project/dbt_parse_cache.py)
+    logs = [p.read_text(errors="replace") for p in target.rglob("dbt.log")]
+    dbt = {"invocations": len(logs),
+           "full_parses": sum("Unable to do partial parsing" in log or "Starting full parse" in log for log in logs)}
     nodes = []
     if results.exists():
         run = json.loads(results.read_text())
@@ -210,7 +216,7 @@ def _profile(warehouse: Path, top: int = 8) -> dict:
         nodes = sorted(((r["unique_id"].split(".")[2], r["execution_time"]) for r in run["results"]),
                        key=lambda item: -item[1])
         nodes = [("dbt elapsed (all nodes)", run.get("elapsed_time", 0.0)), *nodes[:top]]
-    return {"steps": steps, "dbt_nodes": nodes}
+    return {"steps": steps, "dbt": dbt, "dbt_nodes": nodes}
 
 
 def _day_after_export(raw: Path) -> str:
@@ -224,6 +230,16 @@ def _day_after_export(raw: Path) -> str:
             f"SELECT max(CAST(last_contact_date AS DATE)) FROM read_csv('{raw / 'follow_up.csv'}')"
         ).fetchone()[0]
     return min(last + dt.timedelta(days=1), dt.date.today()).isoformat()
+
+
+def _count_rows(raw: Path) -> dict:
+    """Row counts of an existing export, in the shape the generate step reports (no generation)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        rows = {f: con.execute(f"SELECT count(*) FROM read_csv('{raw / f}')").fetchone()[0] for f in FILES}
+    return {"rc": 0, "wall_s": 0.0, "maxrss_mb": 0.0, "tree_peak_mb": 0.0,
+            "rows": {"rows": rows, "generate_s": 0.0}}
 
 
 def _machine() -> dict[str, str]:
@@ -271,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sites", type=int, default=3)
     parser.add_argument("--messy", action="store_true", help="benchmark a messy export (format variations, bad rows)")
+    parser.add_argument("--raw", type=Path, help="copy this existing export (made by prrt synth with the same"
+                        " --patients) instead of generating one; it is left untouched")
     parser.add_argument("--no-refresh", action="store_true", help="skip the prrt refresh step")
     parser.add_argument("--markdown", action="store_true", help="print the result table as markdown")
     parser.add_argument("--json", type=Path, help="also write all measurements to this JSON file")
@@ -287,14 +305,23 @@ def main(argv: list[str] | None = None) -> int:
                      # the refresh's DuckDB ceiling (dagster_project/resources.py, dbt/profiles.yml)
                      "duckdb_memory_limit": os.environ.get("PRRT_DUCKDB_MEMORY_LIMIT", "3GB")}
     try:
-        print(f"generating {args.patients:,d} patients into {raw} ...", file=sys.stderr, flush=True)
-        gen, _ = _run([sys.executable, "-c", _GENERATE, str(args.patients), str(raw), str(args.seed),
-                       str(args.sites), "1" if args.messy else "0"], env)
-        if gen["rc"] != 0:
-            print(gen["stderr"], file=sys.stderr)
-            return 1
-        counts = json.loads((raw / "_bench_counts.json").read_text())
-        (raw / "_bench_counts.json").unlink()
+        if args.raw:
+            # a copy: the incremental step adds a new day's files to the export folder
+            print(f"copying the export {args.raw} into {raw} ...", file=sys.stderr, flush=True)
+            for source in sorted(args.raw.iterdir()):
+                if source.is_file():
+                    shutil.copy2(source, raw / source.name)
+            gen = _count_rows(raw)
+        else:
+            print(f"generating {args.patients:,d} patients into {raw} ...", file=sys.stderr, flush=True)
+            gen, _ = _run([sys.executable, "-c", _GENERATE, str(args.patients), str(raw), str(args.seed),
+                           str(args.sites), "1" if args.messy else "0"], env)
+            if gen["rc"] != 0:
+                print(gen["stderr"], file=sys.stderr)
+                return 1
+            gen["rows"] = json.loads((raw / "_bench_counts.json").read_text())
+            (raw / "_bench_counts.json").unlink()
+        counts = gen.pop("rows")
         results["rows"] = counts["rows"]
         results["generate"] = {"in_process_s": counts["generate_s"], **{k: v for k, v in gen.items() if k != "stderr"}}
         results["export_mb"] = sum((raw / f).stat().st_size for f in FILES) / 2**20
@@ -351,9 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         *[(f"rows {f}", f"{rows[f]:,d}") for f in FILES],
         ("rows total", f"{sum(rows.values()):,d}"),
         ("export size", f"{results['export_mb']:,.0f} MB"),
-        ("generate time", f"{results['generate']['in_process_s']:.1f} s "
-                          f"(process {results['generate']['wall_s']:.1f} s)"),
-        ("generate peak RSS", f"{results['generate']['tree_peak_mb']:,.0f} MB"),
+        *([("export", f"copied from {args.raw}")] if args.raw else [
+            ("generate time", f"{results['generate']['in_process_s']:.1f} s "
+                              f"(process {results['generate']['wall_s']:.1f} s)"),
+            ("generate peak RSS", f"{results['generate']['tree_peak_mb']:,.0f} MB")]),
         ("floor time (DuckDB read_csv, typed)", f"{results['floor']['in_process_s']:.2f} s "
                                                 f"(process {results['floor']['wall_s']:.2f} s)"),
         ("floor peak RSS", f"{results['floor']['tree_peak_mb']:,.0f} MB"),
@@ -380,6 +408,16 @@ def main(argv: list[str] | None = None) -> int:
                     else f" (FAILED, exit {incremental['rc']})")),
                 ("incremental peak RSS (tree, sampled)", f"{incremental['tree_peak_mb']:,.0f} MB"),
             ]
+            profile = incremental.get("profile")
+            if profile:
+                steps = [(step, seconds) for step, seconds in profile["steps"] if seconds >= 0.5]
+                table += [
+                    ("incremental steps", ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps)),
+                    ("incremental outside those steps", f"{incremental['wall_s'] - sum(s for _, s in profile['steps']):.1f} s"
+                                                        " (start-up, imports, publication, Dagster)"),
+                    ("incremental dbt invocations", f"{profile['dbt']['invocations']}, "
+                                                    f"{profile['dbt']['full_parses']} parsing the whole project"),
+                ]
     m = results["machine"]
     table += [
         ("machine", f"{m['cpu']}, {m['cpu_count']} CPUs, {m['ram_gb']} GB RAM, {m['os']}"),

@@ -60,6 +60,12 @@ def dbt_target_path(warehouse: Path, run_id: str) -> Path:
     return root / run_id
 
 
+def dbt_parse_cache_dir(warehouse: Path) -> Path:
+    """dbt's partial-parse file of the last run, kept so the next run need not re-parse the
+    project (dagster_project/dbt_parse_cache.py)."""
+    return build_dir(warehouse) / "dbt-parse"
+
+
 def publish(build: Path, warehouse: Path) -> None:
     """Checkpoint ``build`` (so no WAL is left behind) and atomically replace ``warehouse``."""
     with duckdb.connect(str(build)) as con:

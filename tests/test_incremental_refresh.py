@@ -116,3 +116,38 @@ def test_a_changed_file_forces_a_full_refresh(refreshed, tmp_path):
     plan = plan_refresh(changed, incremental, DEVELOPMENT_KEY.encode())
     assert (plan.mode, plan.reason) == ("full", "labs.csv changed since it was loaded")
     assert plan_refresh(export, incremental, b"another-key").mode == "full"
+
+
+def test_next_incremental_parses_partially_and_keeps_views_whole(refreshed, tmp_path):
+    """The night after: dbt reuses the previous run's parse (dagster_project/dbt_parse_cache.py),
+    and the views put back after the build (assets/dbt.py) still read every patient."""
+    export, incremental, _ = refreshed
+    night = tmp_path / "export"
+    shutil.copytree(export, night)  # copy2: the loaded files keep their fingerprints
+    warehouse = tmp_path / "warehouse" / "warehouse.duckdb"
+    shutil.copytree(incremental.parent, warehouse.parent)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = {v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in (
+            "staging.stg_labs", "intermediate.int_lab_results_graded")}
+        patient = con.execute("SELECT patient_key FROM marts.dim_patient LIMIT 1").fetchone()[0]
+    with (export / "patients.csv").open() as handle:
+        ids = [row["patient_id"] for row in csv.DictReader(handle)]
+    (night / "labs_2020-04-29.csv").write_text(
+        "patient_id,sample_date,analyte,value,unit,lln,uln\n"
+        f"{ids[5]},2020-04-29,hemoglobin,11.0,g/dL,12,16\n"
+        f"{ids[5]},2020-04-29,platelets,160,10^9/L,150,400\n"
+    )
+    result = run_refresh(night, warehouse)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        run_id, mode = con.execute("SELECT run_id, mode FROM audit.refresh_plan").fetchone()
+        assert mode == "incremental"
+        assert con.execute("SELECT count(*) FROM staging.stg_labs").fetchone()[0] == before["staging.stg_labs"] + 2
+        assert (con.execute("SELECT count(*) FROM intermediate.int_lab_results_graded").fetchone()[0]
+                >= before["intermediate.int_lab_results_graded"])  # not the touched patients' rows alone
+        for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall():
+            assert "touched_patients" not in sql
+        assert con.execute("SELECT count(*) FROM marts.dim_patient WHERE patient_key = ?", [patient]).fetchone()[0] == 1
+    log = (warehouse.parent / ".builds" / "dbt-target" / run_id / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+    assert not (warehouse.parent / ".builds" / "dbt-target" / run_id / "views").exists()  # no second dbt run

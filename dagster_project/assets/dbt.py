@@ -2,14 +2,19 @@
 
 
 import json
+import os
+import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from .. import dbt_parse_cache
 from ..project import dbt_project
-from ..resources import WarehouseResource
+from ..resources import DBT_EXECUTABLE, WarehouseResource
 
 
 class PrrtDbtTranslator(DagsterDbtTranslator):
@@ -42,16 +47,108 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     # not in every nightly build, as dbt recommends.
     args = ["build", "--exclude", "resource_type:unit_test"]
     incremental = warehouse.refresh_mode(context.run_id) == "incremental"
-    args += ["--vars", json.dumps(INCREMENTAL_VARS)] if incremental else ["--full-refresh"]
+    cli_vars = INCREMENTAL_VARS if incremental else {}
+    args += ["--vars", json.dumps(cli_vars)] if incremental else ["--full-refresh"]
     target = warehouse.dbt_target_path(context.run_id)
+    # An incremental build starts from a copy of the published warehouse, whose views read
+    # every patient: keep their definitions to put back after the build (see below).
+    published_views = _views(warehouse, context.run_id) if incremental else None
     with warehouse.dbt_env(context.run_id):
-        yield from dbt.cli(args, context=context, target_path=target).stream()
-        if incremental:
-            # The views were compiled to read the touched patients alone: recreate them as
-            # published, reading every patient (no events: these assets were just reported).
+        _seed_parse(context, warehouse, target, cli_vars)
+        # A full refresh also parses for the next nights' incremental refreshes (their --vars
+        # are another parse-cache entry), alongside the build, so even the first one starts warm.
+        warm = None if incremental else _start_incremental_parse(context, warehouse, target / "parse-incremental")
+        try:
+            yield from dbt.cli(args, context=context, target_path=target).stream()
+        except BaseException:
+            if warm is not None:
+                warm[0].kill()
+                warm[0].wait()
+            raise
+        dbt_parse_cache.store(target, warehouse.dbt_parse_cache_path, dbt_project.project_dir,
+                              warehouse.build_path(context.run_id), cli_vars)
+        if warm is not None:
+            _finish_incremental_parse(context, warehouse, *warm)
+        if incremental and not _restore_views(context, warehouse, published_views):
+            # The slow way: dbt recompiles the views without the touched-patients filter
+            # (no events: these assets were just reported).
+            views_target = target / "views"
+            _seed_parse(context, warehouse, views_target, {})
             dbt.cli(["run", "--select", "config.materialized:view"], manifest=dbt_project.manifest_path,
-                    target_path=target / "views").wait()
+                    target_path=views_target).wait()
 
 
 # dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)
 INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}
+
+
+def _seed_parse(context, warehouse: WarehouseResource, target, cli_vars) -> None:
+    outcome = dbt_parse_cache.seed(target, warehouse.dbt_parse_cache_path, dbt_project.project_dir,
+                                   dbt_project.profiles_dir, cli_vars)
+    context.log.info(f"dbt partial parsing: {outcome}")
+
+
+def _start_incremental_parse(context, warehouse: WarehouseResource, target: Path):
+    """`dbt parse` with the incremental vars, in the background (it does not open the database)."""
+    try:
+        _seed_parse(context, warehouse, target, INCREMENTAL_VARS)
+        process = subprocess.Popen(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--vars", json.dumps(INCREMENTAL_VARS),
+             "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
+             "--target-path", str(target), "--log-path", str(target)],
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    except Exception as error:  # noqa: BLE001 - only the next night's start-up is at stake
+        context.log.warning(f"dbt parse for incremental refreshes not started: {error}")
+        return None
+    return process, target, warehouse.build_path(context.run_id)
+
+
+def _finish_incremental_parse(context, warehouse: WarehouseResource, process, target: Path, build: Path) -> None:
+    try:
+        if process.wait(timeout=600) == 0:
+            dbt_parse_cache.store(target, warehouse.dbt_parse_cache_path, dbt_project.project_dir, build,
+                                  INCREMENTAL_VARS)
+        else:
+            context.log.warning(f"dbt parse for incremental refreshes failed (exit {process.returncode})")
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        context.log.warning("dbt parse for incremental refreshes timed out")
+
+
+_VIEWS = "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal"
+
+
+def _views(warehouse: WarehouseResource, run_id: str) -> dict[tuple[str, str], str]:
+    with warehouse.connect(run_id, read_only=True) as con:
+        return {(schema, name): sql for schema, name, sql in con.execute(_VIEWS).fetchall()}
+
+
+def _restore_views(context, warehouse: WarehouseResource, published: dict[tuple[str, str], str]) -> bool:
+    """The incremental build compiled the views to read the touched patients alone. Put back
+    the published definitions, which read every patient: they are what dbt would compile
+    without the filter, as an incremental refresh only runs while the dbt project (models,
+    macros, dbt_project.yml: the rules fingerprint) is the one that built the published
+    warehouse (prrt/refresh_plan.py). DuckDB's own view SQL, as EXPORT DATABASE replays it.
+    False, nothing changed, when the views are not the same set or look filtered."""
+    with warehouse.connect(context.run_id) as con:
+        built = {(schema, name) for schema, name, _ in con.execute(_VIEWS).fetchall()}
+        usable = (built == set(published)
+                  and all(sql.startswith("CREATE VIEW ") and "touched_patients" not in sql
+                          for sql in published.values()))
+        if not usable:
+            context.log.warning("published view definitions unusable: dbt recreates the views")
+            return False
+        con.execute("BEGIN")
+        try:
+            for sql in published.values():
+                con.execute("CREATE OR REPLACE VIEW " + sql.removeprefix("CREATE VIEW "))
+            con.execute("COMMIT")
+        except duckdb.Error as error:
+            con.execute("ROLLBACK")
+            context.log.warning(f"published view definitions failed ({error}): dbt recreates the views")
+            return False
+    context.log.info(f"{len(published)} views restored to read every patient")
+    return True
