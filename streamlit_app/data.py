@@ -289,24 +289,21 @@ def waterfall(cohort=None, max_bars: int | None = None) -> pd.DataFrame:
 
     ``max_bars``: above this many patients, only the rows ``charts.thin_sorted`` keeps: positions
     round_half_even(k (n - 1) / (max_bars - 1)) for k < max_bars, as numpy's linspace and round
-    compute them. One pass: each patient's best change is a GROUP BY of millions of assessments."""
-    where, params = _of_patients(cohort)
-    # materialized: each patient's best is computed once; the ranks of all, the rows of the kept
-    # positions only, and only those (at most max_bars) are joined to dim_patient
+    compute them. Each patient's best change is dim_patient.best_pct_change_from_baseline_sum."""
+    where, params = _patients_where(cohort)
+    # materialized: the ranks of all, the rows of the kept positions only
     return query(
-        "WITH best AS MATERIALIZED (SELECT patient_key, min(pct_change_from_baseline_sum) AS best_pct_change"
-        " FROM marts.fct_tumour_assessment"
-        f" WHERE is_post_baseline AND pct_change_from_baseline_sum IS NOT NULL AND {where} GROUP BY patient_key),"
+        "WITH best AS MATERIALIZED (SELECT p.patient_key, p.best_pct_change_from_baseline_sum AS best_pct_change,"
+        " coalesce(p.best_overall_response, 'missing') AS best_overall_response FROM marts.dim_patient p"
+        f" WHERE p.best_pct_change_from_baseline_sum IS NOT NULL AND {where}),"
         " counted AS (SELECT count(*) AS n_patients FROM best),"
         " kept AS (SELECT DISTINCT CAST(round_even(k * ((n_patients - 1) / (? - 1)), 0) AS BIGINT) AS position"
         "  FROM counted, range(?) r(k)),"
-        " selected AS MATERIALIZED (SELECT * FROM (SELECT *, row_number() OVER"
+        " selected AS (SELECT * FROM (SELECT *, row_number() OVER"
         "  (ORDER BY best_pct_change DESC, patient_key) - 1 AS position FROM best) r"
         "  WHERE (SELECT n_patients FROM counted) <= ? OR r.position IN (SELECT position FROM kept))"
-        " SELECT s.patient_key, s.best_pct_change,"
-        " coalesce(p.best_overall_response, 'missing') AS best_overall_response,"
-        " (SELECT n_patients FROM counted) AS n_patients"
-        " FROM selected s JOIN marts.dim_patient p ON p.patient_key = s.patient_key ORDER BY s.position",
+        " SELECT patient_key, best_pct_change, best_overall_response, (SELECT n_patients FROM counted) AS n_patients"
+        " FROM selected ORDER BY position",
         (*params, *((max_bars, max_bars, max_bars) if max_bars else (2, 0, 2**62))),
     )
 

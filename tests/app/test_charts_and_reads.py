@@ -289,6 +289,7 @@ def holey_warehouse(monkeypatch, demo_warehouse, tmp_path):
         con.execute("DELETE FROM marts.fct_survival WHERE patient_key IN"
                     " (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
         con.execute("DELETE FROM marts.fct_tumour_assessment")
+        con.execute("UPDATE marts.dim_patient SET best_pct_change_from_baseline_sum = NULL")  # derived from it
         con.execute("DELETE FROM marts.fct_lab_result WHERE analyte = 'hemoglobin' AND patient_key IN"
                     " (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
         con.execute("DELETE FROM marts.fct_toxicity")

@@ -30,6 +30,22 @@ toxicity as (
 
 ),
 
+tumour_change as (
+
+    -- the waterfall plot's bar: each patient's best (lowest) post-baseline change, read from the
+    -- built fct_tumour_assessment rather than recomputing its baselines
+    select
+        patient_key,
+        min(pct_change_from_baseline_sum) as best_pct_change_from_baseline_sum
+
+    from {{ ref('fct_tumour_assessment') }}
+    where is_post_baseline
+        and pct_change_from_baseline_sum is not null
+        {{ in_refresh_scope('and') }}
+    group by patient_key
+
+),
+
 final as (
 
     select
@@ -69,6 +85,7 @@ final as (
         ---------- response
         response.best_overall_response,
         response.confirmed_best_overall_response,
+        tumour_change.best_pct_change_from_baseline_sum,
 
         ---------- toxicity
         toxicity.worst_ctcae_grade,
@@ -87,6 +104,7 @@ final as (
     left join response on patients.patient_key = response.patient_key
     left join survival on patients.patient_key = survival.patient_key
     left join toxicity on patients.patient_key = toxicity.patient_key
+    left join tumour_change on patients.patient_key = tumour_change.patient_key
 
 )
 
