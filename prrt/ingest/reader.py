@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import duckdb
 import numpy as np
 
 _CHUNK = 64 << 20  # bytes per numpy scan window
+_SCAN_CHUNK = 16 << 20  # bytes per block of the quick byte scan
 # Above this many blank or unreadable lines, rows are numbered with a join instead of an
 # expression (a balanced CASE over the skipped lines, evaluated per row).
 _MAX_SKIPS_IN_EXPRESSION = 4096
@@ -54,26 +54,36 @@ def read_header(path: Path) -> Header:
     return Header(delimiter, names, tuple(normalise_name(n) for n in names))
 
 
+def _blocks(path: Path, size: int | None = None):
+    """The file's bytes, ``size`` at a time, as numpy arrays. Read into memory rather than
+    memory-mapped: a mapped file's pages count in the process's resident memory as they are
+    touched, so mapping a 5 GB labs.csv showed as 5 GB of RSS."""
+    with path.open("rb") as handle:
+        while block := handle.read(size or _CHUNK):
+            yield np.frombuffer(block, np.uint8)
+
+
 def blank_lines(path: Path) -> np.ndarray:
     """1-based numbers of the empty lines (DuckDB skips them, so they shift row numbers)."""
-    data = np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else np.zeros(0, np.uint8)
     found: list[np.ndarray] = []
     line_offset = 0  # newlines seen before the current chunk
     prev_newline = -1  # absolute position of the last newline before the chunk
-    for start in range(0, len(data), _CHUNK):
-        chunk = data[start : start + _CHUNK]
-        newlines = np.flatnonzero(chunk == 10) + start
+    last_byte = -1  # the byte before the current chunk
+    start = 0
+    for chunk in _blocks(path):
+        newlines = np.flatnonzero(chunk == 10)
         if newlines.size:
-            line_starts = np.concatenate(([prev_newline + 1], newlines[:-1] + 1))
-            lengths = newlines - line_starts
-            # a line is blank when empty, or only '\r' (CRLF files)
-            is_cr = np.zeros(lengths.shape, dtype=bool)
-            one = lengths == 1
-            is_cr[one] = data[line_starts[one]] == 13
-            blank = (lengths == 0) | is_cr
+            absolute = newlines + start
+            line_starts = np.concatenate(([prev_newline + 1], absolute[:-1] + 1))
+            lengths = absolute - line_starts
+            # a line is blank when empty, or only '\r' (CRLF files): the byte before its newline
+            before = np.where(newlines > 0, chunk[np.maximum(newlines - 1, 0)], last_byte)
+            blank = (lengths == 0) | ((lengths == 1) & (before == 13))
             found.append(np.flatnonzero(blank) + 1 + line_offset)
             line_offset += newlines.size
-            prev_newline = int(newlines[-1])
+            prev_newline = int(absolute[-1])
+        last_byte = int(chunk[-1])
+        start += chunk.size
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
@@ -94,25 +104,16 @@ def scan_bytes(path: Path) -> ByteScan:
     - cells that ``trim`` would change: it strips only Unicode space separators (U+0020,
       U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000), so a file with no space byte
       and no byte >= 0x80 (no non-ASCII character at all) has none."""
-    size = path.stat().st_size
-    if size == 0:
-        return ByteScan(False, False)
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
-        has_space = raw.find(b" ") != -1
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    blank = non_ascii = False
-    step = 16 << 20
-    a_buf, b_buf = np.empty(step, np.uint8), np.empty(step, np.uint8)
-    for start in range(0, size, step):
-        chunk = data[start : start + step]
+    blank = non_ascii = has_space = False
+    carried = np.zeros(0, np.uint8)  # the previous block's last byte: a pair may straddle blocks
+    for chunk in _blocks(path, _SCAN_CHUNK):
+        has_space = has_space or chunk.tobytes().find(b" ") != -1
         non_ascii = non_ascii or int(chunk.max()) >= 0x80
         if not blank:
-            following = data[start + 1 : start + step + 1]  # the byte after each byte
-            n = following.size
-            x = np.bitwise_xor(chunk[:n], 10, out=a_buf[:n])  # 0 where a newline
-            y = np.bitwise_or(following, 7, out=b_buf[:n])
-            np.bitwise_xor(y, 15, out=y)  # 0 where the next byte is 8-15 (\n, \r among them)
-            blank = n > 0 and int(np.bitwise_or(x, y, out=x).min()) == 0
+            pairs = np.concatenate((carried, chunk))
+            # a newline (10) followed by a byte 8-15 (\n, \r among them): (b | 7) == 15
+            blank = bool(((pairs[:-1] == 10) & ((pairs[1:] | 7) == 15)).any())
+        carried = chunk[-1:]
         if blank and (non_ascii or has_space):
             break
     return ByteScan(blank, has_space or non_ascii)
