@@ -80,7 +80,7 @@ def markdown(results: list[dict]) -> str:
         new_rows = sum(r.get("new_day_rows", {}).values())
         lines.append(
             f"| {r['n_patients']:,d} | {sum(r['rows'].values()) / 1e6:.1f} M | {r['export_mb']:,.0f} MB "
-            f"| {fmt_s(floor_s)} | {fmt_s(full_s)} | {ratio} | {peak:,.0f} MB | {r.get('duckdb_memory_limit', '3GB')} "
+            f"| {fmt_s(floor_s)} | {fmt_s(full_s)} | {ratio} | {peak:,.0f} MiB | {r.get('duckdb_memory_limit', '3GB')} "
             f"| {new_rows:,d} | {fmt_s(inc_s)} | {share} |"
         )
     page_rows = [r for r in results if isinstance(r.get("pages"), dict) and "error" not in r["pages"]]
@@ -94,7 +94,7 @@ def markdown(results: list[dict]) -> str:
     lines += ["", "Full refresh = `prrt refresh` in its own process (dbt parse, ingestion, dbt build with its tests, "
               "analytics, publication); floor = DuckDB alone reading the same CSV files into typed tables; "
               "incremental = `prrt refresh` after `prrt synth-new-day` added a day's labs, cycles and assessments "
-              "for ~1% of living patients. Peak RSS: the whole process tree, sampled every 50 ms.", ""]
+              "for ~1% of living patients. Peak RSS: the whole process tree, sampled every 50 ms (MiB = 2^20 bytes).", ""]
     return "\n".join(lines)
 
 

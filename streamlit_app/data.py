@@ -48,8 +48,14 @@ def _cursor(version: Version) -> duckdb.DuckDBPyConnection:
         con = _open.get(version)
         if con is None:
             _open.clear()  # an older version's connection closes once its last cursor is done
-            con = _open[version] = duckdb.connect(version[0], read_only=True)
-        return con.cursor()
+            # ATTACH, not duckdb.connect(path): connect() hands back a database still open in this
+            # process under the same path, which after a refresh is the replaced file
+            con = duckdb.connect(":memory:")
+            con.execute("ATTACH ? AS warehouse (READ_ONLY)", [version[0]])
+            _open[version] = con
+        cursor = con.cursor()
+    cursor.execute("USE warehouse")  # per cursor: each is its own connection
+    return cursor
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -32,6 +32,10 @@
 
 
 {% macro patient_batch_count(sized_by) -%}
+    {#- one batch when the relation is not there to count (e.g. `dbt compile` on an empty database) -#}
+    {%- if adapter.get_relation(database=sized_by.database, schema=sized_by.schema, identifier=sized_by.identifier) is none -%}
+        {{- return(1) -}}
+    {%- endif -%}
     {%- set rows = run_query('select count(*) from ' ~ sized_by).columns[0].values()[0] -%}
     {%- set per_batch = var('patient_batch_rows') | int -%}
     {%- set n = namespace(value=1) -%}
@@ -63,6 +67,9 @@
     {%- endif -%}
     {%- set n = (found[0] | int) if found else 1 -%}
     {%- set first = patient_batch_condition(1, n, column) -%}
+    {%- if n > 1 and first not in model.compiled_code -%}
+        {{ exceptions.raise_compiler_error(model.name ~ ": insert_remaining_patient_batches() must be given the column given to first_patient_batch()") }}
+    {%- endif -%}
     {%- for batch in range(2, n + 1) -%}
         insert into {{ this }} select * from (
 {{ model.compiled_code.replace(first, patient_batch_condition(batch, n, column)) }}

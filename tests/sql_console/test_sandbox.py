@@ -184,7 +184,7 @@ def test_legit_queries_return_the_warehouse_numbers(demo_warehouse, demo_db):
     expected = demo_db.execute("SELECT count(*) FROM marts.fct_lab_result WHERE ctcae_grade >= 1").fetchone()[0]
     got = run_query(demo_warehouse, "FROM marts.fct_lab_result SELECT count(*) AS n WHERE ctcae_grade >= 1;  -- comment")
     assert got.frame["n"].tolist() == [expected]
-    assert len(run_query(demo_warehouse, "DESCRIBE marts.dim_patient").frame) == 35
+    assert len(run_query(demo_warehouse, "DESCRIBE marts.dim_patient").frame) == 36
     pivot = run_query(demo_warehouse, "PIVOT marts.dim_patient ON sex IN ('F', 'M') USING count(*)").frame
     assert int(pivot["F"].sum() + pivot["M"].sum()) == 16
 

@@ -1,4 +1,4 @@
--- CTCAE v4.03 grade of every lab result, by joining the criteria seed (one row per term x grade x
+-- CTCAE v4.03 grade of every lab result, from the criteria seed (one row per term x grade x
 -- criterion) rather than a CASE ladder per analyte:
 --   a criterion is met when value < multiplier x reference (or >), the reference being the LLN, the
 --   ULN, the patient's baseline value or 1 (absolute thresholds);
