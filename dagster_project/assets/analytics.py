@@ -2,13 +2,11 @@
 
 The statistics live in ``prrt.analytics`` (no Dagster there); this module only runs the
 queries of ``ANALYTICS_QUERIES`` (each reads just what its computations need: the patient
-columns, toxicity counts per term and grade, the per-patient lab nadir), calls
+columns, toxicity counts per term and grade, the lab nadir summarised per analyte), calls
 ``build_analytics_tables`` and writes one table per asset. Descriptions and column schemas
 come from ``prrt.analytics.catalog``.
 """
 
-
-from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
@@ -21,9 +19,6 @@ from ..resources import WarehouseResource
 
 ANALYTICS_TABLES = tuple(TABLES)
 MART_INPUTS = tuple(dg.AssetKey(["marts", mart]) for mart in MARTS_READ)
-# inputs read one value of a column at a time, each part summarised before the next is read:
-# fct_lab_nadir has a row per patient x analyte (10 million rows at a million patients)
-READ_IN_PARTS = {"fct_lab_nadir": "analyte"}
 
 
 def analytics_key(name: str) -> dg.AssetKey:
@@ -44,9 +39,9 @@ def _quote(value: str) -> str:
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """The rows of ``sql`` with text columns as pandas categoricals.
 
-    DuckDB hands VARCHAR to pandas as one Python string per row (about 60 bytes each: 2 GB
-    for the 10 million rows of fct_lab_nadir at a million patients); cast to an ENUM of
-    their distinct values the same columns arrive as categorical codes.
+    DuckDB hands VARCHAR to pandas as one Python string per row (about 60 bytes each: tens
+    of MB for the million rows of dim_patient); cast to an ENUM of their distinct values the
+    same columns arrive as categorical codes.
     """
     text = [name for name, type_, *_ in con.execute(f"DESCRIBE {sql}").fetchall() if type_ == "VARCHAR"]
     if text:
@@ -65,21 +60,9 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return frame
 
 
-def read_parts(con: duckdb.DuckDBPyConnection, sql: str, column: str) -> Iterator[pd.DataFrame]:
-    """The rows of ``sql``, one frame per distinct non-null value of ``column`` (read lazily)."""
-    values = [row[0] for row in con.execute(
-        f'SELECT DISTINCT "{column}" FROM ({sql}) WHERE "{column}" IS NOT NULL ORDER BY 1').fetchall()]
-    for value in values:
-        yield read_frame(con, f'SELECT * FROM ({sql}) WHERE "{column}" = {_quote(str(value))}')
-
-
 def compute_analytics_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     """Every analytics table from the warehouse open on ``con`` (read only)."""
-    inputs = {
-        name: read_parts(con, sql, READ_IN_PARTS[name]) if name in READ_IN_PARTS else read_frame(con, sql)
-        for name, sql in ANALYTICS_QUERIES.items()
-    }
-    return build_analytics_tables(inputs)
+    return build_analytics_tables({name: read_frame(con, sql) for name, sql in ANALYTICS_QUERIES.items()})
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame) -> pd.DataFrame:

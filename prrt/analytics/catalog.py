@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .labs import nadir_summary_sql
+
 
 @dataclass(frozen=True)
 class TableDoc:
@@ -238,11 +240,9 @@ ANALYTICS_QUERIES: dict[str, str] = {
     "toxicity_grade_counts": (
         "SELECT ctcae_term, worst_grade, count(*) AS n FROM marts.fct_toxicity GROUP BY ctcae_term, worst_grade"
     ),
-    # the per-patient nadir (dbt model fct_lab_nadir), summarised per analyte by labs.lab_nadir_table
-    "fct_lab_nadir": (
-        "SELECT analyte, unit, direction, baseline_value, nadir_value, days_to_nadir, pct_change_from_baseline "
-        "FROM marts.fct_lab_nadir"
-    ),
+    # the per-patient nadir (dbt model fct_lab_nadir) summarised per analyte in SQL: ten rows, not
+    # the ten million of a million patients (labs.nadir_summary_sql, read by labs.lab_nadir_table)
+    "lab_nadir_summary": nadir_summary_sql("marts.fct_lab_nadir"),
 }
 
 # the marts those queries read (the analytics assets depend on them)

@@ -9,8 +9,10 @@ an increase (creatinine, AST, ALT, bilirubin), by the direction of the CTCAE cri
 — first reached on ``days_to_nadir``, with ``pct_change_from_baseline`` null without a
 positive baseline value.
 
-This module summarises it per analyte: medians and quartiles over patients (quartiles as
-R's default ``quantile(type = 7)``, pandas' linear interpolation).
+This module summarises it per analyte: medians and quartiles over patients, as R's default
+``quantile(type = 7)``. The summary is one SQL aggregate (``nadir_summary_sql``, DuckDB's
+``quantile_cont`` is type 7): a million patients have ten million nadir rows, which are
+summarised where they are instead of being read into Python.
 """
 
 from __future__ import annotations
@@ -20,10 +22,6 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-# the columns of marts.fct_lab_nadir the summary reads (one row per patient x analyte)
-NADIR_COLUMNS = ("analyte", "unit", "direction", "baseline_value", "nadir_value", "days_to_nadir",
-                 "pct_change_from_baseline")
-
 DIRECTIONS = ("lowest", "highest")
 
 LAB_NADIR_COLUMNS = ["analyte", "unit", "direction", "n_patients", "days_to_nadir_median", "days_to_nadir_q1",
@@ -31,50 +29,50 @@ LAB_NADIR_COLUMNS = ["analyte", "unit", "direction", "n_patients", "days_to_nadi
                      "n_with_baseline", "baseline_value_median", "pct_change_median", "pct_change_q1",
                      "pct_change_q3"]
 
-
-def _quartiles(values: pd.Series) -> tuple[float, float, float]:
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    if values.empty:
-        return (np.nan, np.nan, np.nan)
-    q = values.quantile([0.5, 0.25, 0.75])
-    return (float(q.loc[0.5]), float(q.loc[0.25]), float(q.loc[0.75]))
+# (output column prefix, fct_lab_nadir column) of the median-and-quartiles summaries
+_QUARTILED = (("days_to_nadir", "days_to_nadir"), ("nadir_value", "nadir_value"),
+              ("pct_change", "pct_change_from_baseline"))
 
 
-def _single(values: pd.Series, what: str, analyte: str) -> object:
-    levels = sorted(str(v) for v in values.dropna().unique())
+def nadir_summary_sql(relation: str = "marts.fct_lab_nadir") -> str:
+    """The per-analyte aggregate of ``relation`` (columns of marts.fct_lab_nadir) that
+    ``lab_nadir_table`` reads: LAB_NADIR_COLUMNS with ``units`` and ``directions`` (the
+    distinct non-null ones, a list, checked to be one) in place of unit and direction.
+    Missing values are ignored, as pandas' ``quantile`` does; the baseline median is over
+    the patients with a % change (a positive baseline)."""
+    # one quantile_cont per column with the three probabilities: one sort each, not three
+    quartiles = ", ".join(f"quantile_cont({column}, [0.5, 0.25, 0.75]) AS {prefix}" for prefix, column in _QUARTILED)
+    unpacked = ", ".join(f"{prefix}[{i}] AS {prefix}_{name}"
+                         for prefix, _ in _QUARTILED for i, name in enumerate(("median", "q1", "q3"), start=1))
+    return f"""SELECT analyte, units, directions, n_patients, n_with_baseline, baseline_value_median, {unpacked}
+FROM (
+    SELECT
+        analyte,
+        list_sort(list(DISTINCT unit) FILTER (WHERE unit IS NOT NULL)) AS units,
+        list_sort(list(DISTINCT direction) FILTER (WHERE direction IS NOT NULL)) AS directions,
+        count(*) AS n_patients,
+        count(pct_change_from_baseline) AS n_with_baseline,
+        quantile_cont(baseline_value, 0.5) FILTER (WHERE pct_change_from_baseline IS NOT NULL)
+            AS baseline_value_median,
+        {quartiles}
+    FROM {relation}
+    WHERE analyte IS NOT NULL
+    GROUP BY analyte
+)"""
+
+
+def _single(levels: object, what: str, analyte: str) -> object:
+    levels = [] if levels is None or (np.ndim(levels) == 0 and pd.isna(levels)) else [str(v) for v in levels]
     if len(levels) > 1:
         raise ValueError(f"{analyte} has several {what}s in fct_lab_nadir: {levels}")
     return levels[0] if levels else None
 
 
-def _summary(analyte: str, g: pd.DataFrame) -> dict[str, object]:
-    direction = _single(g["direction"], "direction", analyte)
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r} for {analyte}")
-    days = _quartiles(g["days_to_nadir"])
-    value = _quartiles(g["nadir_value"])
-    pct = _quartiles(g["pct_change_from_baseline"])
-    with_baseline = g["pct_change_from_baseline"].notna()
-    return {
-        "analyte": analyte,
-        "unit": _single(g["unit"], "unit", analyte),
-        "direction": direction,
-        "n_patients": len(g),
-        "days_to_nadir_median": days[0], "days_to_nadir_q1": days[1], "days_to_nadir_q3": days[2],
-        "nadir_value_median": value[0], "nadir_value_q1": value[1], "nadir_value_q3": value[2],
-        "n_with_baseline": int(with_baseline.sum()),
-        "baseline_value_median": _quartiles(g.loc[with_baseline, "baseline_value"])[0],
-        "pct_change_median": pct[0], "pct_change_q1": pct[1], "pct_change_q3": pct[2],
-    }
-
-
-def lab_nadir_table(fct_lab_nadir: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.DataFrame:
+def lab_nadir_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per analyte: time to nadir, nadir value and % change from baseline (median, IQR).
 
-    ``fct_lab_nadir``: rows of ``marts.fct_lab_nadir`` (at least ``NADIR_COLUMNS``), one
-    per patient x analyte, so the rows of an analyte are its patients. One frame, or
-    several with each analyte's rows all in one of them (the asset reads the mart analyte
-    by analyte: a million patients have ten million rows).
+    ``summary``: the rows of ``nadir_summary_sql()`` (one per analyte). Each analyte must
+    have one unit and a direction of ``DIRECTIONS`` (else ValueError).
 
     Columns: analyte, unit, direction ('lowest' / 'highest'), n_patients (patients with a
     post-baseline value), days_to_nadir_median/_q1/_q3, nadir_value_median/_q1/_q3,
@@ -82,19 +80,20 @@ def lab_nadir_table(fct_lab_nadir: pd.DataFrame | Iterable[pd.DataFrame]) -> pd.
     baseline_value_median (of those), pct_change_median/_q1/_q3. Rows: 'lowest' analytes
     first, then 'highest', each alphabetically.
     """
-    frames = [fct_lab_nadir] if isinstance(fct_lab_nadir, pd.DataFrame) else fct_lab_nadir
-    rows: dict[str, dict[str, object]] = {}
-    for frame in frames:
-        for analyte, g in frame[list(NADIR_COLUMNS)].groupby("analyte", sort=True, observed=True):
-            analyte = str(analyte)
-            if analyte in rows:
-                raise ValueError(f"the rows of {analyte} are split over several frames")
-            rows[analyte] = _summary(analyte, g)
-    table = pd.DataFrame(list(rows.values()), columns=LAB_NADIR_COLUMNS)
+    table = summary.assign(analyte=summary["analyte"].astype(str))
+    table["unit"] = [_single(u, "unit", a) for a, u in zip(table["analyte"], table["units"], strict=True)]
+    table["direction"] = [_single(d, "direction", a) for a, d in zip(table["analyte"], table["directions"],
+                                                                     strict=True)]
+    for analyte, direction in zip(table["analyte"], table["direction"], strict=True):
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r} for {analyte}")
     if len(table):
         order = table["direction"].map({d: i for i, d in enumerate(DIRECTIONS)}).to_numpy()
         table = table.iloc[np.lexsort((table["analyte"].to_numpy(), order))]
-    return table.reset_index(drop=True).astype({"n_patients": "int64", "n_with_baseline": "int64"})
+    quantiles = [c for c in LAB_NADIR_COLUMNS if c.endswith(("_median", "_q1", "_q3"))]
+    return (table[LAB_NADIR_COLUMNS].reset_index(drop=True)
+            .astype({"n_patients": "int64", "n_with_baseline": "int64", "unit": object, "direction": object,
+                     **dict.fromkeys(quantiles, "float64")}))
 
 
 # --- a cohort's values of one analyte, from counts -------------------------------------

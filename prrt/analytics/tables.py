@@ -25,7 +25,7 @@ Tables (column meanings: ``catalog.TABLES``):
 * lab_nadir:         time to nadir per analyte (median, IQR)
 
 ``build_analytics_tables(inputs)`` builds them all from ``{'dim_patient': ...,
-'toxicity_grade_counts': ..., 'fct_lab_nadir': ...}``, the results of
+'toxicity_grade_counts': ..., 'lab_nadir_summary': ...}``, the results of
 ``catalog.ANALYTICS_QUERIES``. Each Kaplan-Meier curve is fitted once for the three
 tables that use it, and only the columns a computation needs are copied, so the memory
 of a build is a small multiple of the patient frame.
@@ -532,7 +532,7 @@ def _treated(patients: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_analytics_tables(
-    inputs: Mapping[str, pd.DataFrame | Iterable[pd.DataFrame]],
+    inputs: Mapping[str, pd.DataFrame],
     *,
     strata: Mapping[str, str] = DEFAULT_STRATA,
     time_col: str = TIME_COL,
@@ -542,10 +542,9 @@ def build_analytics_tables(
 
     ``inputs``: {'dim_patient': one row per patient (``catalog.PATIENT_COLUMNS``),
     'toxicity_grade_counts': ctcae_term, worst_grade, n (``toxicity.grade_counts``),
-    'fct_lab_nadir': rows of marts.fct_lab_nadir (``labs.NADIR_COLUMNS``), one frame or
-    several, one per analyte (read lazily, see ``labs.lab_nadir_table``)}.
+    'lab_nadir_summary': marts.fct_lab_nadir summarised per analyte (``labs.nadir_summary_sql``)}.
     ``dim_patient`` is required; without ``toxicity_grade_counts`` ``toxicity_summary`` is
-    left out, without ``fct_lab_nadir`` ``lab_nadir`` is. The derived groupings are added
+    left out, without ``lab_nadir_summary`` ``lab_nadir`` is. The derived groupings are added
     to ``dim_patient`` (``add_derived_groups``; toxicity_grade_group from its
     worst_ctcae_grade) and the ``strata`` whose columns exist are used for the survival
     tables and the univariable Cox models. Response, performance status and toxicity are of
@@ -558,7 +557,7 @@ def build_analytics_tables(
     if missing:
         raise KeyError(f"dim_patient lacks column(s) the analytics need: {', '.join(missing)}")
     grade_counts = inputs.get("toxicity_grade_counts")
-    nadir = inputs.get("fct_lab_nadir")
+    nadir = inputs.get("lab_nadir_summary")
     prepared = add_derived_groups(patients, copy=False)  # nothing below modifies a column in place
     used = available_strata(prepared, strata)
     # the treated cohort's columns the response and performance tables read (not all 20)

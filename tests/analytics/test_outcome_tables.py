@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ from prrt.analytics import (
     response_rates_table,
     toxicity_table,
 )
+from prrt.analytics.labs import LAB_NADIR_COLUMNS, nadir_summary_sql
 
 R_LUNG = json.loads((Path(__file__).with_name("r_survival_lung.json")).read_text())
 Z = norm.ppf(0.975)
@@ -234,8 +236,15 @@ def nadir() -> pd.DataFrame:
                                        "days_to_nadir", "pct_change_from_baseline"])
 
 
+def summarise(nadir: pd.DataFrame) -> pd.DataFrame:
+    """The per-analyte SQL summary the asset reads, run by DuckDB over these rows."""
+    con = duckdb.connect()
+    con.register("nadir", nadir)
+    return con.execute(nadir_summary_sql("nadir")).df()
+
+
 def test_lab_nadir_table_medians_and_quartiles(nadir):
-    table = lab_nadir_table(nadir).set_index("analyte")
+    table = lab_nadir_table(summarise(nadir)).set_index("analyte")
     # 'lowest' analytes first, then 'highest', each alphabetically
     assert list(table.index) == ["albumin", "hemoglobin", "creatinine"]
     hb = table.loc["hemoglobin"]
@@ -246,25 +255,48 @@ def test_lab_nadir_table_medians_and_quartiles(nadir):
     assert hb["nadir_value_median"] == 12.5
     # % change -16.67 (a) and -7.14 (b); c has no baseline
     assert hb["pct_change_median"] == pytest.approx((-100 / 6 + -100 / 14) / 2)
+    # the baseline median is over the patients with a % change: 12 and 14
     assert hb["baseline_value_median"] == 13.0
     creatinine = table.loc["creatinine"]
     assert (creatinine["direction"], creatinine["n_patients"], creatinine["days_to_nadir_median"],
             creatinine["pct_change_median"]) == ("highest", 1, 60.0, 25.0)
 
 
-def test_lab_nadir_table_reads_categoricals_as_text(nadir):
-    # the asset reads text columns as categoricals: the same table
-    as_read = nadir.astype({c: "category" for c in ("analyte", "unit", "direction")})
-    pd.testing.assert_frame_equal(lab_nadir_table(as_read), lab_nadir_table(nadir))
+def test_lab_nadir_quartiles_are_r_type_7_as_pandas():
+    # DuckDB's quantile_cont against pandas' quantile (linear, R type 7) on uneven groups with gaps
+    rng = np.random.default_rng(7)
+    n = 5000
+    nadir = pd.DataFrame({
+        "analyte": rng.choice(["wbc", "platelets", "alt"], n, p=[0.6, 0.39, 0.01]),
+        "baseline_value": np.where(rng.random(n) < 0.2, np.nan, rng.gamma(5, 2, n).round(1)),
+        "nadir_value": rng.gamma(4, 2, n).round(2),
+        "days_to_nadir": rng.integers(1, 400, n),
+    })
+    nadir["unit"] = "x"
+    nadir["direction"] = np.where(nadir["analyte"] == "alt", "highest", "lowest")
+    positive = nadir["baseline_value"] > 0
+    nadir["pct_change_from_baseline"] = (100 * (nadir["nadir_value"] - nadir["baseline_value"])
+                                         / nadir["baseline_value"]).where(positive)
+    table = lab_nadir_table(summarise(nadir)).set_index("analyte")
+    for analyte, g in nadir.groupby("analyte"):
+        row = table.loc[analyte]
+        assert row["n_patients"] == len(g) and row["n_with_baseline"] == int(g["pct_change_from_baseline"].notna().sum())
+        for prefix, column in (("days_to_nadir", "days_to_nadir"), ("nadir_value", "nadir_value"),
+                               ("pct_change", "pct_change_from_baseline")):
+            expected = g[column].quantile([0.5, 0.25, 0.75]).tolist()
+            got = [row[f"{prefix}_median"], row[f"{prefix}_q1"], row[f"{prefix}_q3"]]
+            assert got == pytest.approx(expected, rel=1e-12, abs=1e-12), (analyte, column)
+        assert row["baseline_value_median"] == pytest.approx(
+            g.loc[g["pct_change_from_baseline"].notna(), "baseline_value"].median(), rel=1e-12)
 
 
 def test_lab_nadir_table_rejects_mixed_units_or_directions(nadir):
-    with pytest.raises(ValueError, match="units"):
-        lab_nadir_table(nadir.assign(unit=nadir["unit"].where(nadir["patient_key"] != "b", "g/L")))
+    with pytest.raises(ValueError, match="several units"):
+        lab_nadir_table(summarise(nadir.assign(unit=nadir["unit"].where(nadir["patient_key"] != "b", "g/L"))))
     with pytest.raises(ValueError, match="direction"):
-        lab_nadir_table(nadir.assign(direction="low"))
+        lab_nadir_table(summarise(nadir.assign(direction="low")))
 
 
 def test_lab_nadir_without_rows_is_empty(nadir):
-    table = lab_nadir_table(nadir.iloc[:0])
-    assert table.empty and "days_to_nadir_median" in table.columns
+    table = lab_nadir_table(summarise(nadir.iloc[:0]))
+    assert table.empty and list(table.columns) == LAB_NADIR_COLUMNS

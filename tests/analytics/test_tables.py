@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import duckdb
+
 import pandas as pd
 import pytest
 
@@ -22,6 +24,7 @@ from prrt.analytics import (
     toxicity_table,
 )
 from prrt.analytics.groups import best_response_group
+from prrt.analytics.labs import nadir_summary_sql
 
 
 @pytest.fixture
@@ -136,7 +139,7 @@ def test_unknown_stratum_column_is_an_error(cohort):
 
 def test_build_analytics_tables_from_marts(cohort, toxicity, patients):
     tables = build_analytics_tables({"dim_patient": patients, "toxicity_grade_counts": grade_counts(toxicity)})
-    # every catalogued table but lab_nadir (no fct_lab_nadir given), in catalogue order
+    # every catalogued table but lab_nadir (no lab_nadir_summary given), in catalogue order
     assert list(tables) == [name for name in TABLES if name != "lab_nadir"]
     variables = set(tables["km_median"]["stratum_variable"])
     assert variables == {"all", "sex", "baseline_imaging", "krenning_score", "cycles_group",
@@ -188,8 +191,10 @@ def test_every_built_table_has_exactly_the_documented_columns(patients, toxicity
          "baseline_value": [6.0], "nadir_value": [4.0], "days_to_nadir": [30], "pct_change_from_baseline": [-100 / 3],
          "n_post_baseline_samples": [1]}
     )
+    con = duckdb.connect()
+    con.register("nadir", nadir)
     tables = build_analytics_tables({"dim_patient": patients, "toxicity_grade_counts": grade_counts(toxicity),
-                                     "fct_lab_nadir": nadir})
+                                     "lab_nadir_summary": con.execute(nadir_summary_sql("nadir")).df()})
     assert list(tables) == list(TABLES)
     for name, frame in tables.items():
         assert list(frame.columns) == list(TABLES[name].columns), name

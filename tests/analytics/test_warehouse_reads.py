@@ -1,6 +1,6 @@
 """What the analytics asset reads from the warehouse, and that reading only that gives the
-tables the whole marts would: toxicity counts by SQL, the nadir from fct_lab_nadir, text
-columns as categoricals."""
+tables the whole marts would: toxicity counts and the nadir summary by SQL, text columns as
+categoricals."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from prrt.analytics import (
     TABLES,
     add_derived_groups,
     build_analytics_tables,
-    lab_nadir_table,
     toxicity_table,
 )
 from prrt.analytics.catalog import PATIENT_COLUMNS
@@ -103,7 +102,6 @@ def test_the_asset_reads_give_the_tables_of_the_whole_marts(warehouse):
 
     whole_patients = warehouse.execute("SELECT * FROM marts.dim_patient").df()
     whole_toxicity = warehouse.execute("SELECT * FROM marts.fct_toxicity").df()
-    whole_nadir = warehouse.execute("SELECT * FROM marts.fct_lab_nadir").df()
     n_treated = int(whole_patients["is_treated"].sum())
     # Table 2 from the SQL counts equals Table 2 from fct_toxicity's rows
     pd.testing.assert_frame_equal(tables["toxicity_summary"], toxicity_table(whole_toxicity, n_treated, decimals=None))
@@ -111,8 +109,14 @@ def test_the_asset_reads_give_the_tables_of_the_whole_marts(warehouse):
     from_rows = add_derived_groups(whole_patients, whole_toxicity)["toxicity_grade_group"]
     from_column = add_derived_groups(whole_patients.drop(columns="patient_key"))["toxicity_grade_group"]
     assert from_rows.tolist() == from_column.tolist()
-    # the rest equals the build on the whole marts read as plain text
-    pd.testing.assert_frame_equal(tables["lab_nadir"], lab_nadir_table(whole_nadir))
-    expected = build_analytics_tables({"dim_patient": whole_patients, "fct_lab_nadir": whole_nadir})
+    # the nadir summary: hemoglobin's days 60, 20, 45 -> median 45, IQR 32.5-52.5; creatinine one patient
+    nadir = tables["lab_nadir"].set_index("analyte")
+    assert nadir.loc["hemoglobin", ["n_patients", "days_to_nadir_median", "days_to_nadir_q1", "days_to_nadir_q3",
+                                    "n_with_baseline", "baseline_value_median"]].tolist() == [3, 45.0, 32.5, 52.5,
+                                                                                              2, 13.0]
+    assert list(nadir.index) == ["hemoglobin", "creatinine"]
+    # the rest equals the build on the whole marts (and the nadir summary) read as plain text
+    plain_nadir = warehouse.execute(ANALYTICS_QUERIES["lab_nadir_summary"]).df()
+    expected = build_analytics_tables({"dim_patient": whole_patients, "lab_nadir_summary": plain_nadir})
     for name, table in expected.items():
         pd.testing.assert_frame_equal(tables[name], table, obj=name)
