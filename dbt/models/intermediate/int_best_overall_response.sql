@@ -63,23 +63,38 @@ unconfirmed as (
 
 -- confirmed (RECIST 1.1) -------------------------------------------------------------------------
 
-with_first_progression as (
+progression as (
 
     select
-        *,
-        min(case when recist_response = 'PD' then assessment_date end)
-            over (partition by patient_key) as first_pd_date
+        patient_key,
+        min(assessment_date) filter (where recist_response = 'PD') as first_pd_date
 
     from post_baseline
+    group by patient_key
 
 ),
 
 recist_window as (
 
     -- best response is recorded from the start of treatment until disease progression
-    select *
-    from with_first_progression
-    where first_pd_date is null or assessment_date <= first_pd_date
+    select post_baseline.*
+    from post_baseline
+    inner join progression on post_baseline.patient_key = progression.patient_key
+    where progression.first_pd_date is null or post_baseline.assessment_date <= progression.first_pd_date
+
+),
+
+latest_responses as (
+
+    -- a response is confirmed by a later one at least response_confirmation_days after it: there is
+    -- one exactly when the patient's latest such response is (one grouped pass, no self-join)
+    select
+        patient_key,
+        max(assessment_date) filter (where recist_response = 'CR') as last_cr_date,
+        max(assessment_date) filter (where recist_response in ('CR', 'PR')) as last_cr_or_pr_date
+
+    from recist_window
+    group by patient_key
 
 ),
 
@@ -90,24 +105,19 @@ confirmation as (
         response.assessment_date,
         response.recist_response,
         response.days_from_first_cycle,
-        exists (
-            select 1
-            from recist_window as later
-            where later.patient_key = response.patient_key
-                and later.recist_response = 'CR'
-                and date_diff('day', response.assessment_date, later.assessment_date)
-                    >= {{ var('response_confirmation_days') }}
+        coalesce(
+            date_diff('day', response.assessment_date, latest_responses.last_cr_date)
+                >= {{ var('response_confirmation_days') }},
+            false
         ) as has_later_cr,
-        exists (
-            select 1
-            from recist_window as later
-            where later.patient_key = response.patient_key
-                and later.recist_response in ('CR', 'PR')
-                and date_diff('day', response.assessment_date, later.assessment_date)
-                    >= {{ var('response_confirmation_days') }}
+        coalesce(
+            date_diff('day', response.assessment_date, latest_responses.last_cr_or_pr_date)
+                >= {{ var('response_confirmation_days') }},
+            false
         ) as has_later_cr_or_pr
 
     from recist_window as response
+    inner join latest_responses on response.patient_key = latest_responses.patient_key
 
 ),
 

@@ -1,6 +1,13 @@
 -- Lab results placed in time relative to the first administration, with the patient's baseline
 -- value per analyte: the last value on or before the first administration, at most
 -- var('baseline_window_days') days before it (ties on a date: the later export line).
+--
+-- The baseline is a grouped aggregate joined back to the labs, not a window over them: a hash
+-- aggregate of the in-window samples is about 3x faster than partitioning and sorting every lab
+-- row by patient and analyte (107 M rows at a million patients). The aggregate reads the labs
+-- through its own ref rather than the CTE of the main query: DuckDB materialises a CTE
+-- read twice, which would stop the patient batches of fct_lab_result's full build (a patient_key
+-- range) from reaching the labs scan.
 
 with
 
@@ -28,57 +35,55 @@ timed as (
 
 ),
 
-windowed as (
+baselines as (
 
+    -- per patient x analyte the latest in-window sample: the greatest (sample_date, record_id)
+    -- (record_id follows the export line), with its value
     select
-        *,
-        coalesce(
-            days_from_first_cycle between -{{ var('baseline_window_days') }} and 0,
-            false
-        ) as is_in_baseline_window
+        baseline_labs.patient_key,
+        baseline_labs.analyte,
+        max({
+            'sample_date': baseline_labs.sample_date,
+            'record_id': baseline_labs.record_id,
+            'value': baseline_labs.value
+        }) as latest
 
-    from timed
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by patient_key, analyte, is_in_baseline_window
-            order by sample_date desc, record_id desc
-        ) as recency_rank
-
-    from windowed
+    from {{ ref('int_lab_results_ranged') }} as baseline_labs
+    inner join {{ ref('int_treatment_summary') }} as baseline_treatment
+        on baseline_labs.patient_key = baseline_treatment.patient_key
+    where date_diff('day', baseline_treatment.first_cycle_date, baseline_labs.sample_date)
+        between -{{ var('baseline_window_days') }} and 0
+    group by baseline_labs.patient_key, baseline_labs.analyte
 
 ),
 
 baselined as (
 
     select
-        patient_key,
-        sample_date,
-        analyte,
-        value,
-        unit,
-        reported_lln,
-        reported_uln,
-        lln,
-        uln,
-        lln_source,
-        uln_source,
-        first_cycle_date,
-        days_from_first_cycle,
-        is_in_baseline_window and recency_rank = 1 as is_baseline,
-        coalesce(days_from_first_cycle > 0, false) as is_post_baseline,
-        max(case when is_in_baseline_window and recency_rank = 1 then value end)
-            over (partition by patient_key, analyte) as baseline_value,
-        source_file,
-        source_row,
-        record_id
+        timed.patient_key,
+        timed.sample_date,
+        timed.analyte,
+        timed.value,
+        timed.unit,
+        timed.reported_lln,
+        timed.reported_uln,
+        timed.lln,
+        timed.uln,
+        timed.lln_source,
+        timed.uln_source,
+        timed.first_cycle_date,
+        timed.days_from_first_cycle,
+        coalesce(timed.record_id = baselines.latest.record_id, false) as is_baseline,
+        coalesce(timed.days_from_first_cycle > 0, false) as is_post_baseline,
+        baselines.latest.value as baseline_value,
+        timed.source_file,
+        timed.source_row,
+        timed.record_id
 
-    from ranked
+    from timed
+    left join baselines
+        on timed.patient_key = baselines.patient_key
+        and timed.analyte = baselines.analyte
 
 )
 

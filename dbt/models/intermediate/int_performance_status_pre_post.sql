@@ -4,6 +4,11 @@
 --   post = the last value assessed at least var('post_treatment_ps_min_days') days after the
 --          last administration.
 -- Ties on a date are broken by the later export line.
+--
+-- "The last" is the greatest (assessment_date, record_id) in one grouped pass (a struct max) rather
+-- than a row_number window per scale and period: 10 M assessments at a million patients.
+
+{%- set scale_periods = [('ecog', 'pre'), ('ecog', 'post'), ('kps', 'pre'), ('kps', 'post')] %}
 
 with
 
@@ -19,66 +24,51 @@ treatment as (
 
 ),
 
-scores as (
-
-    -- one row per assessment x scale, non-null values only
-    select patient_key, assessment_date, record_id, 'ecog' as scale, ecog as score
-    from performance_status
-    where ecog is not null
-
-    union all
-
-    select patient_key, assessment_date, record_id, 'kps' as scale, kps as score
-    from performance_status
-    where kps is not null
-
-),
-
 timed as (
 
     select
-        scores.*,
-        date_diff('day', scores.assessment_date, treatment.first_cycle_date)
+        performance_status.patient_key,
+        performance_status.assessment_date,
+        performance_status.record_id,
+        performance_status.ecog,
+        performance_status.kps,
+        date_diff('day', performance_status.assessment_date, treatment.first_cycle_date)
             between 0 and {{ var('baseline_window_days') }} as is_pre,
-        date_diff('day', treatment.last_cycle_date, scores.assessment_date)
+        date_diff('day', treatment.last_cycle_date, performance_status.assessment_date)
             >= {{ var('post_treatment_ps_min_days') }} as is_post
 
-    from scores
-    inner join treatment on scores.patient_key = treatment.patient_key
+    from performance_status
+    inner join treatment on performance_status.patient_key = treatment.patient_key
 
 ),
 
-ranked as (
+latest as (
 
     select
-        *,
-        case when is_pre then row_number() over (
-            partition by patient_key, scale, is_pre order by assessment_date desc, record_id desc
-        ) end as pre_rank,
-        case when is_post then row_number() over (
-            partition by patient_key, scale, is_post order by assessment_date desc, record_id desc
-        ) end as post_rank
+        treatment.patient_key,
+        {%- for scale, period in scale_periods %}
+        max({'assessment_date': timed.assessment_date, 'record_id': timed.record_id, 'score': timed.{{ scale }}})
+            filter (where timed.{{ scale }} is not null and timed.is_{{ period }}) as {{ scale }}_{{ period }}_latest
+        {{- ',' if not loop.last }}
+        {%- endfor %}
 
-    from timed
+    from treatment
+    left join timed on treatment.patient_key = timed.patient_key
+    group by treatment.patient_key
 
 ),
 
 pivoted as (
 
     select
-        treatment.patient_key,
-        max(ranked.score) filter (where ranked.scale = 'ecog' and ranked.pre_rank = 1) as ecog_pre,
-        max(ranked.assessment_date) filter (where ranked.scale = 'ecog' and ranked.pre_rank = 1) as ecog_pre_date,
-        max(ranked.score) filter (where ranked.scale = 'ecog' and ranked.post_rank = 1) as ecog_post,
-        max(ranked.assessment_date) filter (where ranked.scale = 'ecog' and ranked.post_rank = 1) as ecog_post_date,
-        max(ranked.score) filter (where ranked.scale = 'kps' and ranked.pre_rank = 1) as kps_pre,
-        max(ranked.assessment_date) filter (where ranked.scale = 'kps' and ranked.pre_rank = 1) as kps_pre_date,
-        max(ranked.score) filter (where ranked.scale = 'kps' and ranked.post_rank = 1) as kps_post,
-        max(ranked.assessment_date) filter (where ranked.scale = 'kps' and ranked.post_rank = 1) as kps_post_date
+        patient_key,
+        {%- for scale, period in scale_periods %}
+        {{ scale }}_{{ period }}_latest.score as {{ scale }}_{{ period }},
+        {{ scale }}_{{ period }}_latest.assessment_date as {{ scale }}_{{ period }}_date
+        {{- ',' if not loop.last }}
+        {%- endfor %}
 
-    from treatment
-    left join ranked on treatment.patient_key = ranked.patient_key
-    group by treatment.patient_key
+    from latest
 
 )
 
