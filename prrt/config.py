@@ -5,7 +5,10 @@ Every path can be overridden by an environment variable (see CONTRACT section 1)
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
@@ -22,3 +25,11 @@ def raw_dir() -> Path:
 def warehouse_path() -> Path:
     """The published DuckDB file readers open (``PRRT_WAREHOUSE``)."""
     return Path(os.environ.get("PRRT_WAREHOUSE") or DEFAULT_WAREHOUSE)
+
+
+@cache
+def dbt_var(name: str) -> object:
+    """A var of the dbt project (``dbt/dbt_project.yml``): its rules' constants have one home
+    there, and Python code that restates one (the app's months) reads it from there."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return project["vars"][name]

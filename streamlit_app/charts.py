@@ -19,6 +19,8 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
+from prrt.config import dbt_var
+
 RESPONSE_ORDER = ["CR", "PR", "SD", "PD", "NE", "missing"]
 RESPONSE_COLOURS = ["#1a9850", "#91cf60", "#fdd835", "#d73027", "#9e9e9e", "#d9d9d9"]
 
@@ -111,8 +113,8 @@ def thin_sorted(df: pd.DataFrame, max_rows: int) -> pd.DataFrame:
 
 
 def months(days: pd.Series | float) -> pd.Series | float:
-    """Days -> months, as fct_survival (days / 30.4375)."""
-    return days / 30.4375
+    """Days -> months, as fct_survival (days / dbt var days_per_month)."""
+    return days / float(dbt_var("days_per_month"))
 
 
 # --- generic ------------------------------------------------------------------------

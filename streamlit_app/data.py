@@ -443,12 +443,13 @@ def lab_results_for_patients(analyte: str, patient_keys: tuple[str, ...]) -> pd.
 
 def lab_value_counts(analyte: str, cohort=None) -> pd.DataFrame:
     """One analyte's results over the cohort, counted by month since the first cycle (days /
-    30.4375, rounded; missing without a day), value, lln and uln: month, value, lln, uln, n
+    dbt var days_per_month, rounded; missing without a day), value, lln and uln: month, value, lln, uln, n
     (results with a value). Values have a fixed precision, so this is a few thousand rows where
     the results are millions; the monthly quartiles and limits come from it (analytics.labs)."""
     where, params = _of_patients(cohort)
     return query(
-        "SELECT round(days_from_first_cycle / 30.4375) AS month, value, lln, uln, count(*) AS n"
+        f"SELECT round(days_from_first_cycle / {float(config.dbt_var('days_per_month'))!r}) AS month, value, lln, uln,"
+        " count(*) AS n"
         f" FROM marts.fct_lab_result WHERE analyte = ? AND value IS NOT NULL AND {where} GROUP BY ALL",
         (analyte, *params),
     )
