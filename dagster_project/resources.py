@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -13,9 +14,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
+from dagster_dbt.core import dbt_cli_invocation
 from packaging import version
 
-from prrt import config, publish
+from prrt import child_process, config, publish
 
 from .project import dbt_project
 
@@ -96,6 +98,22 @@ class PrrtDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
         return None
+
+
+class _SubprocessForDbt:
+    """The ``subprocess`` that dagster-dbt starts dbt with, whose ``Popen`` has dbt killed when
+    the refresh process ends, however it ends (prrt/child_process.py): a killed refresh must not
+    leave dbt running against the build file."""
+
+    def __getattr__(self, name: str):
+        return getattr(subprocess, name)
+
+    Popen = child_process.Popen
+
+
+# dagster-dbt 0.29 calls ``subprocess.Popen`` of this module (DbtCliInvocation.run), with no
+# way to pass a preexec_fn: it gets ours (tests/test_killed_refresh_stops_dbt.py checks it).
+dbt_cli_invocation.subprocess = _SubprocessForDbt()
 
 
 def default_resources() -> dict[str, object]:
