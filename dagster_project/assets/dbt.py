@@ -12,6 +12,8 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from prrt import child_process
+
 from .. import dbt_parse_cache
 from ..project import dbt_project
 from ..resources import DBT_EXECUTABLE, WarehouseResource
@@ -48,7 +50,8 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     args = ["build", "--exclude", "resource_type:unit_test"]
     incremental = warehouse.refresh_mode(context.run_id) == "incremental"
     cli_vars = INCREMENTAL_VARS if incremental else {}
-    args += ["--vars", json.dumps(cli_vars)] if incremental else ["--full-refresh"]
+    args += (["--vars", json.dumps(cli_vars), "--threads", str(INCREMENTAL_THREADS)] if incremental
+             else ["--full-refresh"])
     target = warehouse.dbt_target_path(context.run_id)
     # An incremental build starts from a copy of the published warehouse, whose views read
     # every patient: keep their definitions to put back after the build (see below).
@@ -80,6 +83,11 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
 
 # dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)
 INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}
+# An incremental build is ~190 small nodes (mostly data tests on the touched patients), where
+# dbt's own per-node Python work is a large share: two at a time overlap it with DuckDB's. A full
+# build keeps profiles.yml's one thread: its large models already use every core and, two at a
+# time, would share the one DuckDB memory limit.
+INCREMENTAL_THREADS = 2
 
 
 def _seed_parse(context, warehouse: WarehouseResource, target, cli_vars) -> None:
@@ -92,7 +100,7 @@ def _start_incremental_parse(context, warehouse: WarehouseResource, target: Path
     """`dbt parse` with the incremental vars, in the background (it does not open the database)."""
     try:
         _seed_parse(context, warehouse, target, INCREMENTAL_VARS)
-        process = subprocess.Popen(
+        process = child_process.Popen(  # killed with the refresh, if it is
             [DBT_EXECUTABLE, "parse", "--quiet", "--vars", json.dumps(INCREMENTAL_VARS),
              "--project-dir", str(dbt_project.project_dir), "--profiles-dir", str(dbt_project.profiles_dir),
              "--target-path", str(target), "--log-path", str(target)],
