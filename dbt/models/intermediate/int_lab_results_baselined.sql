@@ -37,16 +37,14 @@ timed as (
 
 baselines as (
 
-    -- per patient x analyte the latest in-window sample: the greatest (sample_date, record_id)
-    -- (record_id follows the export line), with its value
+    -- per patient x analyte the latest in-window sample (macro recency_key), and its value
     select
         baseline_labs.patient_key,
         baseline_labs.analyte,
-        max({
-            'sample_date': baseline_labs.sample_date,
-            'record_id': baseline_labs.record_id,
-            'value': baseline_labs.value
-        }) as latest
+        arg_max(baseline_labs.record_id, {{ recency_key('baseline_labs.sample_date', 'baseline_labs.record_id') }})
+            as baseline_record_id,
+        arg_max(baseline_labs.value, {{ recency_key('baseline_labs.sample_date', 'baseline_labs.record_id') }})
+            as baseline_value
 
     from {{ ref('int_lab_results_ranged') }} as baseline_labs
     inner join {{ ref('int_treatment_summary') }} as baseline_treatment
@@ -73,9 +71,9 @@ baselined as (
         timed.uln_source,
         timed.first_cycle_date,
         timed.days_from_first_cycle,
-        coalesce(timed.record_id = baselines.latest.record_id, false) as is_baseline,
+        coalesce(timed.record_id = baselines.baseline_record_id, false) as is_baseline,
         coalesce(timed.days_from_first_cycle > 0, false) as is_post_baseline,
-        baselines.latest.value as baseline_value,
+        baselines.baseline_value,
         timed.source_file,
         timed.source_row,
         timed.record_id

@@ -5,8 +5,8 @@
 --          last administration.
 -- Ties on a date are broken by the later export line.
 --
--- "The last" is the greatest (assessment_date, record_id) in one grouped pass (a struct max) rather
--- than a row_number window per scale and period: 10 M assessments at a million patients.
+-- "The last" is the greatest (assessment_date, record_id) (macro recency_key) in one grouped pass
+-- rather than a row_number window per scale and period: 10 M assessments at a million patients.
 
 {%- set scale_periods = [('ecog', 'pre'), ('ecog', 'post'), ('kps', 'pre'), ('kps', 'post')] %}
 
@@ -35,7 +35,8 @@ timed as (
         date_diff('day', performance_status.assessment_date, treatment.first_cycle_date)
             between 0 and {{ var('baseline_window_days') }} as is_pre,
         date_diff('day', treatment.last_cycle_date, performance_status.assessment_date)
-            >= {{ var('post_treatment_ps_min_days') }} as is_post
+            >= {{ var('post_treatment_ps_min_days') }} as is_post,
+        {{ recency_key('performance_status.assessment_date', 'performance_status.record_id') }} as recency
 
     from performance_status
     inner join treatment on performance_status.patient_key = treatment.patient_key
@@ -47,8 +48,10 @@ latest as (
     select
         treatment.patient_key,
         {%- for scale, period in scale_periods %}
-        max({'assessment_date': timed.assessment_date, 'record_id': timed.record_id, 'score': timed.{{ scale }}})
-            filter (where timed.{{ scale }} is not null and timed.is_{{ period }}) as {{ scale }}_{{ period }}_latest
+        arg_max(timed.{{ scale }}, timed.recency) filter (where timed.{{ scale }} is not null and timed.is_{{ period }})
+            as {{ scale }}_{{ period }},
+        arg_max(timed.assessment_date, timed.recency) filter (where timed.{{ scale }} is not null and timed.is_{{ period }})
+            as {{ scale }}_{{ period }}_date
         {{- ',' if not loop.last }}
         {%- endfor %}
 
@@ -56,20 +59,6 @@ latest as (
     left join timed on treatment.patient_key = timed.patient_key
     group by treatment.patient_key
 
-),
-
-pivoted as (
-
-    select
-        patient_key,
-        {%- for scale, period in scale_periods %}
-        {{ scale }}_{{ period }}_latest.score as {{ scale }}_{{ period }},
-        {{ scale }}_{{ period }}_latest.assessment_date as {{ scale }}_{{ period }}_date
-        {{- ',' if not loop.last }}
-        {%- endfor %}
-
-    from latest
-
 )
 
-select * from pivoted
+select * from latest
