@@ -1,11 +1,11 @@
 {#-
     Full builds of the largest marts in patient batches. Built in one statement, fct_lab_result at a
-    million patients (~107 million lab rows through window functions per patient x analyte and the
+    million patients (~107 million lab rows through the per patient x analyte baseline and the
     CTCAE grading) needs far more memory than a modest machine gives DuckDB: it spilled over 30 GB
     to disk at a 3 GB memory limit. A batch is a range of patient_key (a uniformly distributed hex
     HMAC, prrt/pseudonym.py), so each batch holds about 1/N of the patients, and DuckDB pushes a
-    range condition through the intermediate views' window functions down to the scan of
-    ingest.labs: each batch computes only its own patients' rows.
+    range condition through the intermediate views' joins and aggregates on patient_key down to the
+    scans of ingest.labs: each batch computes only its own patients' rows.
 
     In a model, after the ref it reads:
         where {{ first_patient_batch(source('ingest', 'labs')) }}
