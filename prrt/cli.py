@@ -41,6 +41,26 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int
     if not config.raw_dir().is_dir():
         print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
         return 2
+    warehouse_path = config.warehouse_path().resolve()
+    if _starts_incremental(warehouse_path, full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"):
+        publish.start_early_copy(warehouse_path)
+    try:
+        return _run_refresh_job()
+    finally:
+        publish.discard_early_copy(warehouse_path)
+
+
+def _starts_incremental(warehouse: Path, full: bool) -> bool:
+    """Whether the refresh will most likely be incremental (the ingestion decides for good)."""
+    if full or not warehouse.exists():
+        return False
+    from .pseudonym import pseudonym_key
+    from .refresh_plan import plan_refresh
+
+    return plan_refresh(config.raw_dir(), warehouse, pseudonym_key()).mode == "incremental"
+
+
+def _run_refresh_job() -> int:
     prepare(force=False)
     # Imported only now: the definitions read the manifest and the environment at import.
     # Dagster, dagster-dbt, dbt-core, pandas and lifelines make about a million objects that live

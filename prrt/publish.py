@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -45,6 +46,65 @@ def start_build(warehouse: Path, run_id: str) -> Path:
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
     return path
+
+
+# --- the copy an incremental refresh starts from, made early ----------------------------
+# An incremental refresh builds on a copy of the published file (5.7 GB at a million patients:
+# seconds of I/O). `prrt refresh` starts that copy in a thread before its slow imports (Dagster,
+# dbt, the analytics stack: seconds of CPU), and the ingestion takes it over as its build file.
+# Both run in one process, hence state in this module.
+
+_early_copies: dict[Path, tuple[threading.Thread, Path, tuple[int, int, int], list[BaseException]]] = {}
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def start_early_copy(warehouse: Path) -> None:
+    """Copy the published ``warehouse`` into a spare build file, in the background."""
+    warehouse = warehouse.resolve()
+    directory = build_dir(warehouse)
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / f"{warehouse.stem}.early-{os.getpid()}.duckdb"
+    identity = _identity(warehouse)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            shutil.copyfile(warehouse, copy)
+            if _identity(warehouse) != identity:  # published anew meanwhile: which file was copied?
+                raise RuntimeError(f"{warehouse} was replaced during the copy")
+        except BaseException as error:  # noqa: BLE001 - reported by take_early_copy's fallback
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="early-warehouse-copy", daemon=True)
+    thread.start()
+    _early_copies[warehouse] = (thread, copy, identity, errors)
+
+
+def take_early_copy(warehouse: Path, build: Path) -> bool:
+    """Make the early copy of ``warehouse`` the file ``build`` (waiting for it to finish). False,
+    and nothing left behind, when there is none or it is not a copy of the file published now."""
+    entry = _early_copies.pop(warehouse.resolve(), None)
+    if entry is None:
+        return False
+    thread, copy, identity, errors = entry
+    thread.join()
+    if errors or _identity(warehouse) != identity:
+        copy.unlink(missing_ok=True)
+        return False
+    os.replace(copy, build)
+    return True
+
+
+def discard_early_copy(warehouse: Path) -> None:
+    """Remove an early copy nobody took (the refresh turned out full, or failed before)."""
+    entry = _early_copies.pop(warehouse.resolve(), None)
+    if entry is not None:
+        entry[0].join()
+        entry[1].unlink(missing_ok=True)
 
 
 def dbt_target_path(warehouse: Path, run_id: str) -> Path:

@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from prrt import publish
+
 from .conftest import DEMO_EXPORT, PRRT, run_refresh
 
 
@@ -141,3 +143,36 @@ def test_a_killed_runs_spill_folder_is_cleaned_up_later(tmp_path):
     os.utime(spill, (stale, stale))
     publish.start_build(warehouse, "next-run")
     assert not spill.exists()
+
+
+# --- the early copy an incremental refresh starts from (prrt/publish.py) -------------------
+def test_early_copy_becomes_the_build_file(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(os.urandom(3_000_000))
+    publish.start_early_copy(warehouse)
+    build = publish.start_build(warehouse, "run-1")
+    assert publish.take_early_copy(warehouse, build)
+    assert digest(build) == digest(warehouse)
+    assert list(publish.build_dir(warehouse).glob("*.early-*")) == []
+    assert not publish.take_early_copy(warehouse, build)  # taken once
+
+
+def test_early_copy_of_a_replaced_warehouse_is_not_taken(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(b"published at start")
+    publish.start_early_copy(warehouse)
+    newer = tmp_path / "newer.duckdb"
+    newer.write_bytes(b"published meanwhile")
+    os.replace(newer, warehouse)
+    build = publish.start_build(warehouse, "run-2")
+    assert not publish.take_early_copy(warehouse, build)
+    assert not build.exists() and list(publish.build_dir(warehouse).glob("*.early-*")) == []
+
+
+def test_an_early_copy_nobody_takes_is_removed(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    warehouse.write_bytes(b"x" * 1000)
+    publish.start_early_copy(warehouse)
+    publish.discard_early_copy(warehouse)
+    assert list(publish.build_dir(warehouse).glob("*.early-*")) == []
+    publish.discard_early_copy(warehouse)  # nothing to do

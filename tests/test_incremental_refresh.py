@@ -71,12 +71,15 @@ def test_new_files_only_are_ingested_and_few_patients_rebuilt(refreshed):
         assert (mode, reason, files, touched) == ("incremental", "2 new file(s)", 2, 2)
         assert con.execute("SELECT count(*) FROM audit.ingested_files").fetchone()[0] == 9
         assert con.execute("SELECT count(*) FROM audit.refresh_history").fetchone()[0] >= 2
+        # the build began as the copy of the published file `prrt refresh` started before its imports
+        assert con.execute("SELECT build_started_from FROM audit.refresh_plan").fetchone()[0] == "early copy"
+        assert list((incremental.parent / ".builds").glob("*.early-*")) == []
 
 
 def test_incremental_marts_equal_a_full_refresh(refreshed):
     _, incremental, full = refreshed
     with duckdb.connect(str(incremental), read_only=True) as inc, duckdb.connect(str(full), read_only=True) as ful:
-        assert ful.execute("SELECT mode FROM audit.refresh_plan").fetchone()[0] == "full"
+        assert ful.execute("SELECT mode, build_started_from FROM audit.refresh_plan").fetchone() == ("full", "empty")
         for name in MARTS:
             assert table(inc, "marts", name) == table(ful, "marts", name), name
         for name in ANALYTICS:

@@ -55,8 +55,13 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     plan = plan_refresh(raw_dir, warehouse.warehouse_path, key, force_full=warehouse.full_refresh)
     context.log.info(f"{plan.mode} refresh: {plan.reason}")
     build = publish.start_build(warehouse.warehouse_path, context.run_id)
+    # an incremental refresh starts from the published file: the copy `prrt refresh` began early,
+    # or a copy made now
+    started_from = "empty"
     if plan.mode == "incremental":
-        shutil.copyfile(warehouse.warehouse_path, build)
+        started_from = "early copy" if publish.take_early_copy(warehouse.warehouse_path, build) else "copy"
+        if started_from == "copy":
+            shutil.copyfile(warehouse.warehouse_path, build)
     try:
         with warehouse.connect(context.run_id) as con:
             summaries = load_export(
@@ -65,8 +70,8 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             )
             con.execute(
                 "CREATE OR REPLACE TABLE audit.refresh_plan AS SELECT ? AS run_id, ? AS mode, ? AS reason,"
-                " ? AS rules_fingerprint",
-                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint],
+                " ? AS rules_fingerprint, ? AS build_started_from",
+                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint, started_from],
             )
             touched = _record_touched_patients(con, context.run_id)
             problems = _reconcile(con)
