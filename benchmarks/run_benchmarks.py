@@ -76,7 +76,7 @@ def markdown(results: list[dict]) -> str:
         peak = max(refresh.get("tree_peak_mb", 0), incremental.get("tree_peak_mb", 0))
         floor_s = r["floor"]["wall_s"]
         ratio = f"{full_s / floor_s:.1f}x" if full_s else "–"
-        share = f"{inc_s / full_s:.0%}" if inc_s and full_s else "–"
+        share = f"{inc_s / full_s:.1%}" if inc_s and full_s else "–"
         new_rows = sum(r.get("new_day_rows", {}).values())
         lines.append(
             f"| {r['n_patients']:,d} | {sum(r['rows'].values()) / 1e6:.1f} M | {r['export_mb']:,.0f} MB "
