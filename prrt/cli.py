@@ -42,8 +42,11 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int
         print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
         return 2
     warehouse_path = config.warehouse_path().resolve()
-    if _starts_incremental(warehouse_path, full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"):
-        publish.start_early_copy(warehouse_path)
+    try:
+        if _starts_incremental(warehouse_path, full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"):
+            publish.start_early_copy(warehouse_path)
+    except Exception:  # noqa: BLE001 - only a head start: the ingestion plans, copies and reports itself
+        pass
     try:
         return _run_refresh_job()
     finally:

@@ -76,7 +76,7 @@ def start_early_copy(warehouse: Path) -> None:
             shutil.copyfile(warehouse, copy)
             if _identity(warehouse) != identity:  # published anew meanwhile: which file was copied?
                 raise RuntimeError(f"{warehouse} was replaced during the copy")
-        except BaseException as error:  # noqa: BLE001 - reported by take_early_copy's fallback
+        except BaseException as error:  # noqa: BLE001 - the copy is then made again, in the ingestion
             errors.append(error)
 
     thread = threading.Thread(target=run, name="early-warehouse-copy", daemon=True)
@@ -92,11 +92,14 @@ def take_early_copy(warehouse: Path, build: Path) -> bool:
         return False
     thread, copy, identity, errors = entry
     thread.join()
-    if errors or _identity(warehouse) != identity:
-        copy.unlink(missing_ok=True)
-        return False
-    os.replace(copy, build)
-    return True
+    try:
+        if not errors and _identity(warehouse) == identity:
+            os.replace(copy, build)
+            return True
+    except OSError:  # e.g. the warehouse is gone: the caller copies (and reports) itself
+        pass
+    copy.unlink(missing_ok=True)
+    return False
 
 
 def discard_early_copy(warehouse: Path) -> None:

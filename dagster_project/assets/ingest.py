@@ -62,6 +62,8 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         started_from = "early copy" if publish.take_early_copy(warehouse.warehouse_path, build) else "copy"
         if started_from == "copy":
             shutil.copyfile(warehouse.warehouse_path, build)
+    else:  # planned full after all (e.g. a file changed meanwhile): stop holding a copy for nothing
+        publish.discard_early_copy(warehouse.warehouse_path)
     try:
         with warehouse.connect(context.run_id) as con:
             summaries = load_export(

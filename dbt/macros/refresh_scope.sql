@@ -5,9 +5,9 @@
     by ingestion in source `ingest.touched_patients`:
 
     - every staging model reads its source through `in_refresh_scope()`, so the whole chain
-      (intermediate views, window functions, CTCAE grading) works on those patients alone. The
+      (intermediate views, baselines, CTCAE grading) works on those patients alone. The
       filter sits here, at the start, because DuckDB does not push a patient filter placed on a
-      mart down through the intermediate views' window functions. Models that read an already
+      mart down through every intermediate view (it did not through the window functions). Models that read an already
       built mart (fct_lab_result, graded once per refresh; fct_toxicity) apply it there too;
     - the marts are incremental tables, delete+insert on patient_key: the touched patients' old
       rows are replaced by their rebuilt ones, every other patient's rows stay as they are;
