@@ -60,9 +60,17 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return frame
 
 
+# the inputs with a row per patient, read with text as categoricals; the others are aggregates of a
+# few rows, which read_frame would compute twice (once for the text columns' values)
+PER_PATIENT_INPUTS = frozenset({"dim_patient"})
+
+
 def compute_analytics_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
     """Every analytics table from the warehouse open on ``con`` (read only)."""
-    return build_analytics_tables({name: read_frame(con, sql) for name, sql in ANALYTICS_QUERIES.items()})
+    return build_analytics_tables({
+        name: read_frame(con, sql) if name in PER_PATIENT_INPUTS else con.execute(sql).df()
+        for name, sql in ANALYTICS_QUERIES.items()
+    })
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame) -> pd.DataFrame:
