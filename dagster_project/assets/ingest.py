@@ -57,13 +57,14 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     build = publish.start_build(warehouse.warehouse_path, context.run_id)
     # an incremental refresh starts from the published file: the copy `prrt refresh` began early,
     # or a copy made now
-    started_from = "empty"
-    if plan.mode == "incremental":
-        started_from = "early copy" if publish.take_early_copy(warehouse.warehouse_path, build) else "copy"
-        if started_from == "copy":
-            shutil.copyfile(warehouse.warehouse_path, build)
-    else:  # planned full after all (e.g. a file changed meanwhile): stop holding a copy for nothing
+    if plan.mode == "full":  # (an early copy, if planned incremental before: not needed after all)
         publish.discard_early_copy(warehouse.warehouse_path)
+        started_from = "empty"
+    elif publish.take_early_copy(warehouse.warehouse_path, build):
+        started_from = "early copy"
+    else:
+        shutil.copyfile(warehouse.warehouse_path, build)
+        started_from = "copy"
     try:
         with warehouse.connect(context.run_id) as con:
             summaries = load_export(
