@@ -6,7 +6,6 @@ import contextlib
 import importlib.metadata
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +16,7 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.core import dbt_cli_invocation
 from packaging import version
 
-from prrt import child_process, config, publish
+from prrt import child_process, config, prestarted_dbt, publish
 
 from .project import dbt_project
 
@@ -76,8 +75,7 @@ class WarehouseResource(dg.ConfigurableResource):
                 os.environ["PRRT_BUILD_DB"] = previous
 
 
-# the dbt console script of this environment, whether or not .venv/bin is on PATH
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+DBT_EXECUTABLE = config.DBT_EXECUTABLE
 
 
 class PrrtDbtCliResource(DbtCliResource):
@@ -101,14 +99,17 @@ class PrrtDbtCliResource(DbtCliResource):
 
 
 class _SubprocessForDbt:
-    """The ``subprocess`` that dagster-dbt starts dbt with, whose ``Popen`` has dbt killed when
-    the refresh process ends, however it ends (prrt/child_process.py): a killed refresh must not
-    leave dbt running against the build file."""
+    """The ``subprocess`` that dagster-dbt starts dbt with. Its ``Popen`` hands the command to
+    the dbt process ``prrt refresh`` started ahead (prrt/prestarted_dbt.py) when there is one,
+    and has dbt killed when the refresh process ends, however it ends (prrt/child_process.py):
+    a killed refresh must not leave dbt running against the build file."""
 
     def __getattr__(self, name: str):
         return getattr(subprocess, name)
 
-    Popen = child_process.Popen
+    @staticmethod
+    def Popen(args, **kwargs) -> subprocess.Popen:  # noqa: N802 - stands in for subprocess.Popen
+        return prestarted_dbt.take(args, kwargs) or child_process.Popen(args, **kwargs)
 
 
 # dagster-dbt 0.29 calls ``subprocess.Popen`` of this module (DbtCliInvocation.run), with no

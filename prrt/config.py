@@ -5,6 +5,7 @@ Every path can be overridden by an environment variable (see CONTRACT section 1)
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -15,6 +16,8 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEFAULT_RAW_DIR = REPO_ROOT / "raw" / "demo"
 DEFAULT_WAREHOUSE = REPO_ROOT / "data" / "warehouse.duckdb"
+# the dbt console script of this environment, whether or not its bin folder is on PATH
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 
 def raw_dir() -> Path:

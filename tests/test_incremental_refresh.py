@@ -63,7 +63,7 @@ def refreshed(demo_warehouse, tmp_path_factory):
 
 
 def test_new_files_only_are_ingested_and_few_patients_rebuilt(refreshed):
-    _, incremental, _ = refreshed
+    _, incremental, full = refreshed
     with duckdb.connect(str(incremental), read_only=True) as con:
         mode, reason, files, touched = con.execute(
             "SELECT mode, reason, files_loaded, touched_patients FROM audit.refresh_history"
@@ -74,6 +74,11 @@ def test_new_files_only_are_ingested_and_few_patients_rebuilt(refreshed):
         # the build began as the copy of the published file `prrt refresh` started before its imports
         assert con.execute("SELECT build_started_from FROM audit.refresh_plan").fetchone()[0] == "early copy"
         assert list((incremental.parent / ".builds").glob("*.early-*")) == []
+    # and `dbt build` ran in the dbt process it started then (prrt/prestarted_dbt.py); a full
+    # refresh starts dbt when it gets there
+    used = "dbt build: in the dbt process started with the refresh"
+    assert used in (incremental.parent / ".builds" / "last-refresh.log").read_text()
+    assert used not in (full.parent / ".builds" / "last-refresh.log").read_text()
 
 
 def test_incremental_marts_equal_a_full_refresh(refreshed):

@@ -109,14 +109,18 @@ def test_killed_refresh_leaves_no_dbt_running(signum, synthetic_export, demo_war
 
 
 def test_dagster_dbt_starts_dbt_with_our_popen():
-    """The hook dagster_project.resources puts into dagster-dbt (pinned 0.29) is in place."""
+    """The hook dagster_project.resources puts into dagster-dbt (pinned 0.29) is in place, and
+    with no dbt process started ahead it starts dbt as a child that dies with its parent."""
     from dagster_dbt.core import dbt_cli_invocation
 
-    import dagster_project.resources  # noqa: F401 - installs it
+    from dagster_project import resources
     from prrt import child_process
 
-    assert dbt_cli_invocation.subprocess.Popen is child_process.Popen
+    assert dbt_cli_invocation.subprocess.Popen is resources._SubprocessForDbt.Popen
     assert dbt_cli_invocation.subprocess.PIPE == subprocess.PIPE
+    process = dbt_cli_invocation.subprocess.Popen([sys.executable, "-c", "print('ok')"], stdout=subprocess.PIPE)
+    assert isinstance(process, child_process.Popen)
+    assert process.communicate()[0].strip() == b"ok"
 
 
 def test_child_is_killed_when_its_parent_is(tmp_path):
