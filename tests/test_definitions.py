@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dagster as dg
 
 from dagster_project.definitions import defs
@@ -49,3 +52,13 @@ def test_blocking_checks_guard_publication():
     graph = defs.resolve_asset_graph()
     upstream = dg.AssetSelection.assets(dg.AssetKey(["warehouse", "published"])).upstream().resolve(graph)
     assert {s.asset_key for s in specs} <= upstream
+
+
+def test_definitions_load_without_the_statistics_stack():
+    """pandas, scipy and lifelines take seconds to import; `prrt refresh` imports them in the
+    background while it ingests (prrt/cli.py), which only helps while the definitions (and
+    the ingestion and dbt steps) do not import them first."""
+    code = ("import sys; import dagster_project.definitions; "
+            "print(sorted(m for m in ('pandas', 'scipy', 'lifelines') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -5,17 +5,24 @@ queries of ``ANALYTICS_QUERIES`` (each reads just what its computations need: th
 columns, toxicity counts per term and grade, the lab nadir summarised per analyte), calls
 ``build_analytics_tables`` and writes one table per asset. Descriptions and column schemas
 come from ``prrt.analytics.catalog``.
+
+pandas and the statistics (``prrt.analytics.tables``: scipy, lifelines) are imported when the
+asset runs, not with the definitions: `prrt refresh` imports them in the background while
+it ingests (prrt/cli.py).
 """
 
+# (no `from __future__ import annotations`: Dagster reads the asset's context annotation)
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
-import pandas as pd
 
 from prrt.analytics.catalog import ANALYTICS_QUERIES, MARTS_READ, TABLES
-from prrt.analytics.tables import build_analytics_tables
 
 from ..resources import WarehouseResource
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ANALYTICS_TABLES = tuple(TABLES)
 MART_INPUTS = tuple(dg.AssetKey(["marts", mart]) for mart in MARTS_READ)
@@ -25,7 +32,7 @@ def analytics_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["analytics", name])
 
 
-def _column_schema(name: str, frame: pd.DataFrame) -> dg.TableSchema:
+def _column_schema(name: str, frame: "pd.DataFrame") -> dg.TableSchema:
     columns = TABLES[name].columns
     return dg.TableSchema(
         columns=[dg.TableColumn(c, str(frame[c].dtype), description=columns.get(c)) for c in frame.columns]
@@ -36,13 +43,15 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> "pd.DataFrame":
     """The rows of ``sql`` with text columns as pandas categoricals.
 
     DuckDB hands VARCHAR to pandas as one Python string per row (about 60 bytes each: tens
     of MB for the million rows of dim_patient); cast to an ENUM of their distinct values the
     same columns arrive as categorical codes.
     """
+    import pandas as pd
+
     text = [name for name, type_, *_ in con.execute(f"DESCRIBE {sql}").fetchall() if type_ == "VARCHAR"]
     if text:
         found = con.execute(
@@ -65,15 +74,17 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 PER_PATIENT_INPUTS = frozenset({"dim_patient"})
 
 
-def compute_analytics_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
+def compute_analytics_tables(con: duckdb.DuckDBPyConnection) -> dict[str, "pd.DataFrame"]:
     """Every analytics table from the warehouse open on ``con`` (read only)."""
+    from prrt.analytics.tables import build_analytics_tables
+
     return build_analytics_tables({
         name: read_frame(con, sql) if name in PER_PATIENT_INPUTS else con.execute(sql).df()
         for name, sql in ANALYTICS_QUERIES.items()
     })
 
 
-def write_table(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame) -> pd.DataFrame:
+def write_table(con: duckdb.DuckDBPyConnection, name: str, table: "pd.DataFrame") -> "pd.DataFrame":
     """``analytics.<name>`` replaced by ``table``; returns the frame as written."""
     # text columns as pandas strings, so an all-NULL one (e.g. no Cox notes) is VARCHAR, not "NULL"
     frame = table.astype({c: "string" for c, t in table.dtypes.items() if t == object})

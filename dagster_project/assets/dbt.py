@@ -1,9 +1,11 @@
 """The dbt project (staging -> intermediate -> marts, seeds, dbt tests) as Dagster assets."""
 
 
+import importlib
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     # An incremental build starts from a copy of the published warehouse, whose views read
     # every patient: keep their definitions to put back after the build (see below).
     published_views = _views(warehouse, context.run_id) if incremental else None
+    # The analytics step that comes next needs pandas, scipy and lifelines (seconds of imports):
+    # while dbt works in its own process, this one mostly waits, so import them now.
+    _import_in_background("prrt.analytics.tables")
     with warehouse.dbt_env(context.run_id):
         _seed_parse(context, warehouse, target, cli_vars)
         # A full refresh also parses for the next nights' incremental refreshes (their --vars
@@ -88,6 +93,16 @@ INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}
 # build keeps profiles.yml's one thread: its large models already use every core and, two at a
 # time, would share the one DuckDB memory limit.
 INCREMENTAL_THREADS = 2
+
+
+def _import_in_background(module: str) -> None:
+    def run() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the step that needs it imports it again and reports the error
+            pass
+
+    threading.Thread(target=run, name=f"import {module}", daemon=True).start()
 
 
 def _seed_parse(context, warehouse: WarehouseResource, target, cli_vars) -> None:

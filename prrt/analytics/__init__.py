@@ -11,81 +11,43 @@ No Dagster or Streamlit here. Modules by concern:
 * ``groups``      derived strata (cycles, activity median split, response, toxicity grade)
 * ``tables``      the tables of schema ``analytics``, built from the marts by ``build_analytics_tables``
 * ``catalog``     what each analytics table and column means, and what is read from the marts
+
+The names below are imported on first use (PEP 562), not with the package: ``catalog`` alone
+(what the Dagster definitions need) then loads without pandas, scipy and lifelines, whose
+imports take seconds that a refresh spends while it ingests instead (prrt/cli.py).
 """
 
-from .catalog import ANALYTICS_QUERIES, MARTS_READ, TABLES, TableDoc
-from .cox import CoxResult, cox_multivariable, cox_univariable, fit_cox
-from .groups import (
-    best_response_group,
-    cumulative_activity_group,
-    cycles_group,
-    grade_threshold_group,
-    median_split,
-    toxicity_grade_group,
-)
-from .labs import lab_nadir_table
-from .performance import PairedComparison, paired_wilcoxon, performance_status_change
-from .response import Proportion, ResponseRates, clopper_pearson, response_rates, response_rates_table
-from .survival import CONF_TYPES, KaplanMeier, LogRankResult, MedianSurvival, kaplan_meier, logrank
-from .tables import (
-    DEFAULT_STRATA,
-    add_derived_groups,
-    available_strata,
-    build_analytics_tables,
-    build_survival_tables,
-    cox_multivariable_table,
-    cox_univariable_table,
-    km_curve_table,
-    km_median_table,
-    km_survival_at_table,
-    logrank_table,
-)
-from .toxicity import grade_counts, toxicity_summary, toxicity_table, worst_grade_any_term, worst_grade_counts
+from __future__ import annotations
 
-__all__ = [
-    "ANALYTICS_QUERIES",
-    "CONF_TYPES",
-    "CoxResult",
-    "DEFAULT_STRATA",
-    "KaplanMeier",
-    "LogRankResult",
-    "MARTS_READ",
-    "MedianSurvival",
-    "PairedComparison",
-    "Proportion",
-    "ResponseRates",
-    "TABLES",
-    "TableDoc",
-    "add_derived_groups",
-    "available_strata",
-    "best_response_group",
-    "build_analytics_tables",
-    "build_survival_tables",
-    "clopper_pearson",
-    "cox_multivariable",
-    "cox_multivariable_table",
-    "cox_univariable",
-    "cox_univariable_table",
-    "cumulative_activity_group",
-    "cycles_group",
-    "fit_cox",
-    "grade_counts",
-    "grade_threshold_group",
-    "kaplan_meier",
-    "km_curve_table",
-    "km_median_table",
-    "km_survival_at_table",
-    "lab_nadir_table",
-    "logrank",
-    "logrank_table",
-    "median_split",
-    "paired_wilcoxon",
-    "performance_status_change",
-    "response_rates",
-    "response_rates_table",
-    "toxicity_grade_group",
-    "toxicity_summary",
-    "toxicity_table",
-    "worst_grade_any_term",
-    "worst_grade_counts",
-]
+import importlib
+
+# module of this package -> the names it exports here
+_MODULES = {
+    "catalog": "ANALYTICS_QUERIES MARTS_READ TABLES TableDoc",
+    "cox": "CoxResult cox_multivariable cox_univariable fit_cox",
+    "groups": "best_response_group cumulative_activity_group cycles_group grade_threshold_group median_split"
+              " toxicity_grade_group",
+    "labs": "lab_nadir_table",
+    "performance": "PairedComparison paired_wilcoxon performance_status_change",
+    "response": "Proportion ResponseRates clopper_pearson response_rates response_rates_table",
+    "survival": "CONF_TYPES KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
+    "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"
+              " cox_multivariable_table cox_univariable_table km_curve_table km_median_table km_survival_at_table"
+              " logrank_table",
+    "toxicity": "grade_counts toxicity_summary toxicity_table worst_grade_any_term worst_grade_counts",
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .labs import nadir_summary_sql
-
 
 @dataclass(frozen=True)
 class TableDoc:
@@ -223,6 +221,38 @@ TABLES: dict[str, TableDoc] = {
     ),
 }
 
+# (output column prefix, fct_lab_nadir column) of the median-and-quartiles summaries
+_QUARTILED = (("days_to_nadir", "days_to_nadir"), ("nadir_value", "nadir_value"),
+              ("pct_change", "pct_change_from_baseline"))
+
+
+def nadir_summary_sql(relation: str = "marts.fct_lab_nadir") -> str:
+    """The per-analyte aggregate of ``relation`` (columns of marts.fct_lab_nadir) that
+    ``labs.lab_nadir_table`` reads: ``labs.LAB_NADIR_COLUMNS`` with ``units`` and ``directions`` (the
+    distinct non-null ones, a list, checked to be one) in place of unit and direction.
+    Missing values are ignored, as pandas' ``quantile`` does; the baseline median is over
+    the patients with a % change (a positive baseline)."""
+    # one quantile_cont per column with the three probabilities: one sort each, not three
+    quartiles = ", ".join(f"quantile_cont({column}, [0.5, 0.25, 0.75]) AS {prefix}" for prefix, column in _QUARTILED)
+    unpacked = ", ".join(f"{prefix}[{i}] AS {prefix}_{name}"
+                         for prefix, _ in _QUARTILED for i, name in enumerate(("median", "q1", "q3"), start=1))
+    return f"""SELECT analyte, units, directions, n_patients, n_with_baseline, baseline_value_median, {unpacked}
+FROM (
+    SELECT
+        analyte,
+        list_sort(list(DISTINCT unit) FILTER (WHERE unit IS NOT NULL)) AS units,
+        list_sort(list(DISTINCT direction) FILTER (WHERE direction IS NOT NULL)) AS directions,
+        count(*) AS n_patients,
+        count(pct_change_from_baseline) AS n_with_baseline,
+        quantile_cont(baseline_value, 0.5) FILTER (WHERE pct_change_from_baseline IS NOT NULL)
+            AS baseline_value_median,
+        {quartiles}
+    FROM {relation}
+    WHERE analyte IS NOT NULL
+    GROUP BY analyte
+)"""
+
+
 # the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
 # toxicity_grade_group stratum without reading fct_toxicity per patient
 PATIENT_COLUMNS: tuple[str, ...] = (
@@ -241,7 +271,7 @@ ANALYTICS_QUERIES: dict[str, str] = {
         "SELECT ctcae_term, worst_grade, count(*) AS n FROM marts.fct_toxicity GROUP BY ctcae_term, worst_grade"
     ),
     # the per-patient nadir (dbt model fct_lab_nadir) summarised per analyte in SQL: ten rows, not
-    # the ten million of a million patients (labs.nadir_summary_sql, read by labs.lab_nadir_table)
+    # the ten million of a million patients (nadir_summary_sql, read by labs.lab_nadir_table)
     "lab_nadir_summary": nadir_summary_sql("marts.fct_lab_nadir"),
 }
 

@@ -10,9 +10,10 @@ an increase (creatinine, AST, ALT, bilirubin), by the direction of the CTCAE cri
 positive baseline value.
 
 This module summarises it per analyte: medians and quartiles over patients, as R's default
-``quantile(type = 7)``. The summary is one SQL aggregate (``nadir_summary_sql``, DuckDB's
-``quantile_cont`` is type 7): a million patients have ten million nadir rows, which are
-summarised where they are instead of being read into Python.
+``quantile(type = 7)``. The summary is one SQL aggregate (``catalog.nadir_summary_sql``, with
+the other queries the analytics read; DuckDB's ``quantile_cont`` is type 7): a million
+patients have ten million nadir rows, which are summarised where they are instead of being
+read into Python. ``lab_nadir_table`` shapes its rows.
 """
 
 from __future__ import annotations
@@ -29,38 +30,6 @@ LAB_NADIR_COLUMNS = ["analyte", "unit", "direction", "n_patients", "days_to_nadi
                      "n_with_baseline", "baseline_value_median", "pct_change_median", "pct_change_q1",
                      "pct_change_q3"]
 
-# (output column prefix, fct_lab_nadir column) of the median-and-quartiles summaries
-_QUARTILED = (("days_to_nadir", "days_to_nadir"), ("nadir_value", "nadir_value"),
-              ("pct_change", "pct_change_from_baseline"))
-
-
-def nadir_summary_sql(relation: str = "marts.fct_lab_nadir") -> str:
-    """The per-analyte aggregate of ``relation`` (columns of marts.fct_lab_nadir) that
-    ``lab_nadir_table`` reads: LAB_NADIR_COLUMNS with ``units`` and ``directions`` (the
-    distinct non-null ones, a list, checked to be one) in place of unit and direction.
-    Missing values are ignored, as pandas' ``quantile`` does; the baseline median is over
-    the patients with a % change (a positive baseline)."""
-    # one quantile_cont per column with the three probabilities: one sort each, not three
-    quartiles = ", ".join(f"quantile_cont({column}, [0.5, 0.25, 0.75]) AS {prefix}" for prefix, column in _QUARTILED)
-    unpacked = ", ".join(f"{prefix}[{i}] AS {prefix}_{name}"
-                         for prefix, _ in _QUARTILED for i, name in enumerate(("median", "q1", "q3"), start=1))
-    return f"""SELECT analyte, units, directions, n_patients, n_with_baseline, baseline_value_median, {unpacked}
-FROM (
-    SELECT
-        analyte,
-        list_sort(list(DISTINCT unit) FILTER (WHERE unit IS NOT NULL)) AS units,
-        list_sort(list(DISTINCT direction) FILTER (WHERE direction IS NOT NULL)) AS directions,
-        count(*) AS n_patients,
-        count(pct_change_from_baseline) AS n_with_baseline,
-        quantile_cont(baseline_value, 0.5) FILTER (WHERE pct_change_from_baseline IS NOT NULL)
-            AS baseline_value_median,
-        {quartiles}
-    FROM {relation}
-    WHERE analyte IS NOT NULL
-    GROUP BY analyte
-)"""
-
-
 def _single(levels: object, what: str, analyte: str) -> object:
     levels = [] if levels is None or (np.ndim(levels) == 0 and pd.isna(levels)) else [str(v) for v in levels]
     if len(levels) > 1:
@@ -71,7 +40,7 @@ def _single(levels: object, what: str, analyte: str) -> object:
 def lab_nadir_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per analyte: time to nadir, nadir value and % change from baseline (median, IQR).
 
-    ``summary``: the rows of ``nadir_summary_sql()`` (one per analyte). Each analyte must
+    ``summary``: the rows of ``catalog.nadir_summary_sql()`` (one per analyte). Each analyte must
     have one unit and a direction of ``DIRECTIONS`` (else ValueError).
 
     Columns: analyte, unit, direction ('lowest' / 'highest'), n_patients (patients with a

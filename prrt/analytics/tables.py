@@ -542,7 +542,7 @@ def build_analytics_tables(
 
     ``inputs``: {'dim_patient': one row per patient (``catalog.PATIENT_COLUMNS``),
     'toxicity_grade_counts': ctcae_term, worst_grade, n (``toxicity.grade_counts``),
-    'lab_nadir_summary': marts.fct_lab_nadir summarised per analyte (``labs.nadir_summary_sql``)}.
+    'lab_nadir_summary': marts.fct_lab_nadir summarised per analyte (``catalog.nadir_summary_sql``)}.
     ``dim_patient`` is required; without ``toxicity_grade_counts`` ``toxicity_summary`` is
     left out, without ``lab_nadir_summary`` ``lab_nadir`` is. The derived groupings are added
     to ``dim_patient`` (``add_derived_groups``; toxicity_grade_group from its

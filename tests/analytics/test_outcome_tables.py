@@ -23,7 +23,8 @@ from prrt.analytics import (
     response_rates_table,
     toxicity_table,
 )
-from prrt.analytics.labs import LAB_NADIR_COLUMNS, nadir_summary_sql
+from prrt.analytics.catalog import nadir_summary_sql
+from prrt.analytics.labs import LAB_NADIR_COLUMNS
 
 R_LUNG = json.loads((Path(__file__).with_name("r_survival_lung.json")).read_text())
 Z = norm.ppf(0.975)

@@ -24,7 +24,7 @@ from prrt.analytics import (
     toxicity_table,
 )
 from prrt.analytics.groups import best_response_group
-from prrt.analytics.labs import nadir_summary_sql
+from prrt.analytics.catalog import nadir_summary_sql
 
 
 @pytest.fixture
