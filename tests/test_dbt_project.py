@@ -83,3 +83,39 @@ def test_full_build_in_patient_batches_equals_one_statement(demo_warehouse, tmp_
         assert con.execute(f"SELECT count(*) FROM {one_statement}").fetchone()[0] > 0
         for left, right in (("marts.fct_lab_result", one_statement), (one_statement, "marts.fct_lab_result")):
             assert con.execute(f"SELECT count(*) FROM (FROM {left} EXCEPT ALL FROM {right})").fetchone()[0] == 0
+
+
+def test_uniqueness_tests_report_every_repeated_value(demo_warehouse, tmp_path):
+    """The project's `unique` (macros/test_unique.sql, sorted neighbours) and
+    `unique_combination_of_columns` (hashes first) report what dbt's group-by forms report:
+    each repeated value once, with how many rows hold it."""
+    import json
+
+    import duckdb
+
+    build = tmp_path / "duplicates.duckdb"
+    shutil.copy(demo_warehouse, build)
+    with duckdb.connect(str(build)) as con:
+        first, second = (r[0] for r in con.execute(
+            "SELECT record_id FROM marts.fct_lab_result ORDER BY record_id LIMIT 2").fetchall())
+        for record_id in (first, first, second):  # the first lab result 3 times over, the second twice
+            con.execute("INSERT INTO marts.fct_lab_result SELECT * FROM marts.fct_lab_result"
+                        " WHERE record_id = ? LIMIT 1", [record_id])
+    target = tmp_path / "target"
+    result = dbt("test", "--select", "fct_lab_result,test_name:unique fct_lab_result,test_name:unique_combination_of_columns",
+                 "--store-failures", build_db=build, target=target)
+    assert result.returncode == 1, result.stdout[-3000:]
+    results = {r["unique_id"].split(".")[2]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+    assert {name: (r["status"], r["failures"]) for name, r in results.items()} == {
+        "unique_fct_lab_result_record_id": ("fail", 2),
+        # a warning by the project's choice (fct_lab_result.yml)
+        "unique_combination_of_columns_fct_lab_result_patient_key__sample_date__analyte": ("warn", 2),
+    }
+    with duckdb.connect(str(build), read_only=True) as con:
+        stored = {r[0]: r[1] for r in con.execute(
+            "SELECT table_name, table_schema FROM information_schema.tables WHERE table_schema LIKE '%dbt_test__audit'")
+            .fetchall()}
+        counts = {name: sorted(r[0] for r in con.execute(f'SELECT {"n_records" if name.startswith("unique_fct") else "n_rows"}'
+                                                         f' FROM "{schema}"."{name}"').fetchall())
+                  for name, schema in stored.items()}
+    assert sorted(counts.values()) == [[2, 3], [2, 3]], counts
