@@ -9,9 +9,10 @@ dagster_project/resources.py gives it), this process is handed the command line,
 and working directory instead, and runs dbt's own command-line entry point with them: the
 same code as the ``dbt`` console script, so dagster-dbt reads the same JSON event stream.
 
-The process is killed with the refresh (prrt/child_process.py) and exits by itself when the
-refresh ends without handing it a command (its stdin closes). Anything it cannot be used for
--- another executable, other pipes, a process that has died -- starts dbt as before.
+The process is killed with the refresh (prrt/child_process.py), or when the refresh ends
+without handing it a command; it also exits by itself when its stdin closes. Anything it
+cannot be used for -- another executable, other pipes, a process that has ended -- starts
+dbt as before.
 """
 
 from __future__ import annotations
@@ -62,30 +63,33 @@ def take(args: Sequence[str], kwargs: dict) -> subprocess.Popen | None:
         "cwd": str(kwargs.get("cwd") or os.getcwd()),
     }
     try:
+        if process.poll() is not None:  # it has ended (an import failed, a Ctrl-C while importing)
+            raise BrokenPipeError
         process.stdin.write(json.dumps(request).encode() + b"\n")
         process.stdin.close()
-    except OSError:  # it has died: start dbt the usual way
+    except OSError:  # it cannot take the command: start dbt the usual way
         process.kill()
         process.wait()
         return None
-    print(f"dbt {' '.join(request['argv'][:1])}: in the dbt process started with the refresh (pid {process.pid})",
-          flush=True)
+    # what the process runs now, as dagster-dbt reports it (its log line and failure message)
+    process.args = [str(a) for a in args]
+    command = next((a for a in request["argv"] if not a.startswith("-")), "")
+    print(f"dbt {command}: in the dbt process started with the refresh (pid {process.pid})", flush=True)
     return process
 
 
 def discard() -> None:
-    """End the waiting process if nothing took it (closing its stdin tells it to exit)."""
+    """End the waiting process if nothing took it: it holds nothing worth a graceful exit, and
+    the refresh should not wait for its imports to finish."""
     global _waiting
     if _waiting is None:
         return
     process, _ = _waiting
     _waiting = None
-    try:
-        process.stdin.close()
-        process.wait(timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        process.kill()
-        process.wait()
+    process.kill()
+    process.wait()
+    process.stdin.close()
+    process.stdout.close()
 
 
 def _serve() -> int:

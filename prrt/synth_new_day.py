@@ -77,9 +77,13 @@ def generate_new_day(export_dir: Path, day: date, share: float = 0.01, seed: int
     # every file's rows first, then the files: a base file that cannot be read leaves no partial day
     for i, (source, sql) in enumerate(outputs.values()):
         run(source, f"CREATE TEMP TABLE day_{i} AS {sql}")
+    # ... written under names no refresh reads (not <entity>*.csv), then renamed
     for i, name in enumerate(outputs):
-        con.execute(f"COPY day_{i} TO '{export_dir / name}' (HEADER, DELIMITER ',')")
-        rows[name] = con.execute(f"SELECT count(*) FROM read_csv('{export_dir / name}', header = true)").fetchone()[0]
+        partial = export_dir / f".{name}.partial"
+        con.execute(f"COPY day_{i} TO '{partial}' (HEADER, DELIMITER ',')")
+        rows[name] = con.execute(f"SELECT count(*) FROM read_csv('{partial}', header = true)").fetchone()[0]
+    for name in outputs:
+        (export_dir / f".{name}.partial").replace(export_dir / name)
     con.close()
     return rows
 

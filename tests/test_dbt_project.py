@@ -106,6 +106,10 @@ def test_uniqueness_tests_report_every_repeated_value(demo_warehouse, tmp_path):
                  "--store-failures", build_db=build, target=target)
     assert result.returncode == 1, result.stdout[-3000:]
     results = {r["unique_id"].split(".")[2]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
+    # the project's implementations ran, not dbt's group-by ones (which report the same rows)
+    compiled = {path.stem: path.read_text() for path in (target / "compiled").rglob("*.sql")}
+    assert "lag(record_id) over (order by record_id)" in compiled["unique_fct_lab_result_record_id"]
+    assert sum("hash(patient_key, sample_date, analyte)" in sql for sql in compiled.values()) == 1
     assert {name: (r["status"], r["failures"]) for name, r in results.items()} == {
         "unique_fct_lab_result_record_id": ("fail", 2),
         # a warning by the project's choice (fct_lab_result.yml)

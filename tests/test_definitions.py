@@ -56,7 +56,7 @@ def test_blocking_checks_guard_publication():
 
 def test_definitions_load_without_the_statistics_stack():
     """pandas, scipy and lifelines take seconds to import; `prrt refresh` imports them in the
-    background while it ingests (prrt/cli.py), which only helps while the definitions (and
+    background while dbt runs (dagster_project/assets/dbt.py), which only helps while the definitions (and
     the ingestion and dbt steps) do not import them first."""
     code = ("import sys; import dagster_project.definitions; "
             "print(sorted(m for m in ('pandas', 'scipy', 'lifelines') if m in sys.modules))")

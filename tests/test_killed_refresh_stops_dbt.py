@@ -123,14 +123,14 @@ def test_dagster_dbt_starts_dbt_with_our_popen():
     assert process.communicate()[0].strip() == b"ok"
 
 
-def test_child_is_killed_when_its_parent_is(tmp_path):
-    """The kernel's signal, without any Dagster or dbt: a parent SIGKILLed mid-way."""
+def child_survives_its_parent(tmp_path: Path, start_child: str) -> bool:
+    """Run a Python parent whose code ``start_child`` starts a child and binds its pid to
+    ``pid``; SIGKILL the parent (nothing of it runs then) once the child is up, and say whether
+    the child is still running 10 s later."""
     pid_file = tmp_path / "child.pid"
     parent = subprocess.Popen([
         sys.executable, "-c",
-        "import sys, time; from prrt import child_process;"
-        f"c = child_process.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
-        f"open({str(pid_file)!r}, 'w').write(str(c.pid)); time.sleep(60)",
+        f"import sys, time; {start_child}; open({str(pid_file)!r}, 'w').write(str(pid)); time.sleep(60)",
     ], cwd=Path(__file__).resolve().parent.parent)
     try:
         deadline = time.monotonic() + 30
@@ -142,7 +142,14 @@ def test_child_is_killed_when_its_parent_is(tmp_path):
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while child in _processes() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert child not in _processes()
+    return child in _processes()
+
+
+def test_child_is_killed_when_its_parent_is(tmp_path):
+    """The kernel's signal, without any Dagster or dbt: a parent SIGKILLed mid-way."""
+    assert not child_survives_its_parent(tmp_path, (
+        "from prrt import child_process;"
+        " pid = child_process.Popen([sys.executable, '-c', 'import time; time.sleep(60)']).pid"))

@@ -12,6 +12,8 @@ import pytest
 from dagster_project.resources import _SubprocessForDbt
 from prrt import config, prestarted_dbt
 
+from .test_killed_refresh_stops_dbt import child_survives_its_parent
+
 
 @pytest.fixture
 def prestarted():
@@ -46,10 +48,13 @@ def test_runs_the_command_with_the_given_environment_and_folder(prestarted, tmp_
 
 def test_failing_command_ends_as_with_the_console_script(prestarted, tmp_path):
     args = ["run", "--project-dir", str(tmp_path)]  # no dbt project there
-    process = _dbt(args, cwd=tmp_path)
+    # no profiles folder either: dbt stops while parsing its arguments, before any timestamped line
+    env = {**os.environ, "DBT_PROFILES_DIR": str(tmp_path / "missing"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    process = _dbt(args, env=env, cwd=tmp_path)
     assert process is prestarted
+    assert process.args == [config.DBT_EXECUTABLE, *args]  # what dagster-dbt reports as the command
     output = process.stdout.read().decode()
-    script = subprocess.run([config.DBT_EXECUTABLE, *args], cwd=tmp_path, capture_output=True, text=True)
+    script = subprocess.run([config.DBT_EXECUTABLE, *args], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert (process.wait(), output) == (script.returncode, script.stdout + script.stderr)
     assert script.returncode != 0 and "Error" in output
 
@@ -71,6 +76,15 @@ def test_a_dead_process_is_replaced(prestarted, tmp_path):
     assert process.wait() == 0
 
 
-def test_unused_process_exits_when_discarded(prestarted):
+def test_unused_process_ends_when_discarded(prestarted):
     prestarted_dbt.discard()
-    assert prestarted.returncode == 0
+    assert prestarted.returncode is not None
+    assert prestarted_dbt._waiting is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_dies_with_the_refresh_that_started_it(tmp_path):
+    """SIGKILL of the refresh ends the dbt process waiting for its command too."""
+    assert not child_survives_its_parent(tmp_path, (
+        "from prrt import config, prestarted_dbt; prestarted_dbt.start(config.DBT_EXECUTABLE);"
+        " pid = prestarted_dbt._waiting[0].pid"))

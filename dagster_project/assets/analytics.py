@@ -7,8 +7,8 @@ columns, toxicity counts per term and grade, the lab nadir summarised per analyt
 come from ``prrt.analytics.catalog``.
 
 pandas and the statistics (``prrt.analytics.tables``: scipy, lifelines) are imported when the
-asset runs, not with the definitions: `prrt refresh` imports them in the background while
-it ingests (prrt/cli.py).
+asset runs, not with the definitions: the dbt step before this one imports them in a
+thread while dbt runs in its own process (assets/dbt.py).
 """
 
 # (no `from __future__ import annotations`: Dagster reads the asset's context annotation)

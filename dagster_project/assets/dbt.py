@@ -58,21 +58,27 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     # An incremental build starts from a copy of the published warehouse, whose views read
     # every patient: keep their definitions to put back after the build (see below).
     published_views = _views(warehouse, context.run_id) if incremental else None
-    # The analytics step that comes next needs pandas, scipy and lifelines (seconds of imports):
-    # while dbt works in its own process, this one mostly waits, so import them now.
-    _import_in_background("prrt.analytics.tables")
+    importer = None
     with warehouse.dbt_env(context.run_id):
         _seed_parse(context, warehouse, target, cli_vars)
         # A full refresh also parses for the next nights' incremental refreshes (their --vars
         # are another parse-cache entry), alongside the build, so even the first one starts warm.
         warm = None if incremental else _start_incremental_parse(context, warehouse, target / "parse-incremental")
         try:
-            yield from dbt.cli(args, context=context, target_path=target).stream()
+            build = dbt.cli(args, context=context, target_path=target)
+            # The analytics step that comes next needs pandas, scipy and lifelines (seconds of
+            # imports): while dbt works in its own process, this one mostly waits, so import them
+            # now -- once dbt has started (forking with a preexec_fn is unsafe while a thread runs).
+            importer = _import_in_background("prrt.analytics.tables")
+            yield from build.stream()
         except BaseException:
             if warm is not None:
                 warm[0].kill()
                 warm[0].wait()
             raise
+        finally:
+            if importer is not None:  # not left half-way through C extensions if the process exits
+                importer.join(timeout=120)
         dbt_parse_cache.store(target, warehouse.dbt_parse_cache_path, dbt_project.project_dir,
                               warehouse.build_path(context.run_id), cli_vars)
         if warm is not None:
@@ -95,14 +101,16 @@ INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}
 INCREMENTAL_THREADS = 2
 
 
-def _import_in_background(module: str) -> None:
+def _import_in_background(module: str) -> threading.Thread:
     def run() -> None:
         try:
             importlib.import_module(module)
         except Exception:  # noqa: BLE001 - the step that needs it imports it again and reports the error
             pass
 
-    threading.Thread(target=run, name=f"import {module}", daemon=True).start()
+    thread = threading.Thread(target=run, name=f"import {module}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _seed_parse(context, warehouse: WarehouseResource, target, cli_vars) -> None:

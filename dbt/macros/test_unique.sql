@@ -2,8 +2,8 @@
     `duckdb__test_unique` first): the same failing rows (unique_field, n_records: each value
     that occurs more than once, nulls ignored), found by sorting the values and comparing
     neighbours instead of dbt's group by, whose hash table holds every distinct value. At the
-    107 M lab results of a million patients: 5 s instead of 8, and 3.5 s instead of 9 on
-    ingest.labs. -#}
+    107 M lab results of a million patients: 5.2 s instead of 7.4 on marts.fct_lab_result, and
+    3.5 s instead of 8.2 on ingest.labs. -#}
 {% macro duckdb__test_unique(model, column_name) %}
 
 select unique_field, count(*) + 1 as n_records

@@ -14,7 +14,7 @@ No Dagster or Streamlit here. Modules by concern:
 
 The names below are imported on first use (PEP 562), not with the package: ``catalog`` alone
 (what the Dagster definitions need) then loads without pandas, scipy and lifelines, whose
-imports take seconds that a refresh spends while it ingests instead (prrt/cli.py).
+imports take seconds that a refresh spends while dbt runs instead (dagster_project/assets/dbt.py).
 """
 
 from __future__ import annotations

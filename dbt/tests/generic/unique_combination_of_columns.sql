@@ -2,7 +2,7 @@
     Grouping a hundred million rows by several text columns is slow, so the rows' 64-bit hashes
     are sorted and compared with their neighbours first; only the rows whose hash repeats
     (duplicates, and the rare collision) are then grouped by the columns themselves: the result
-    is exact. At 107 M lab results: 6 s instead of 18. -#}
+    is exact. At 107 M lab results: 5.6 s instead of 18.3. -#}
 {% test unique_combination_of_columns(model, combination_of_columns) %}
 {%- set columns = combination_of_columns | join(', ') %}
 
