@@ -9,6 +9,7 @@ No Dagster or Streamlit here. Modules by concern:
 * ``toxicity``    patients by worst CTCAE grade per term (Table 2)
 * ``labs``        time to nadir per laboratory analyte (summary of marts.fct_lab_nadir)
 * ``groups``      derived strata (cycles, activity median split, response, toxicity grade)
+* ``distinct``    rows collapsed to their distinct values with counts (for survival and Cox on a registry)
 * ``tables``      the tables of schema ``analytics``, built from the marts by ``build_analytics_tables``
 * ``catalog``     what each analytics table and column means, and what is read from the marts
 

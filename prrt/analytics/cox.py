@@ -54,6 +54,8 @@ from lifelines.statistics import TimeTransformers
 from lifelines.utils import inv_normal_cdf
 from scipy import linalg, stats
 
+from .distinct import distinct_rows
+
 _FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-14, "max_steps": 500}
 
 # complete cases from which fit_cox uses the numpy Efron fit (below: lifelines, ~1 s or less)
@@ -279,24 +281,8 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
 def _collapse(time: np.ndarray, event: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
     """The distinct (time, event, covariates) rows, sorted by time then event, and how many
     rows each stands for: (time, event, x, count)."""
-    key, size = _codes(time)
-    for column in (event, *x.T):
-        codes, levels = _codes(column)
-        if size * levels >= 2**62:  # renumber the combinations seen so far (order kept)
-            key, seen = pd.factorize(key, sort=True)
-            size = len(seen)
-        key, size = key * levels + codes, size * levels
-    if size <= max(4 * key.size, 1 << 20):  # the combinations fit a table: count them
-        count = np.bincount(key, minlength=size)
-        present = count > 0
-        codes = (np.cumsum(present) - 1)[key]
-        count = count[present].astype(float)
-    else:
-        codes, keys = pd.factorize(key, sort=True)
-        count = np.bincount(codes, minlength=len(keys)).astype(float)
-    row = np.empty(count.size, np.int64)
-    row[codes] = np.arange(codes.size)
-    return time[row], event[row], x[row], count
+    row, count = distinct_rows([_codes(column) for column in (time, event, *x.T)])
+    return time[row], event[row], x[row], count.astype(float)
 
 
 class _EfronLikelihood:

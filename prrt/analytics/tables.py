@@ -47,6 +47,7 @@ import pandas as pd
 
 from .catalog import TABLES
 from .cox import TERM_COLUMNS, CoxResult, cox_multivariable, fit_cox
+from .distinct import distinct_rows
 from .groups import (
     best_response_group,
     cumulative_activity_group,
@@ -183,21 +184,14 @@ def _grouped_rows(level: np.ndarray, n_levels: int, time_code: np.ndarray, times
                   ) -> list[pd.DataFrame]:
     """Per level 0 .. n_levels-1: its distinct (time, event) rows with their patient counts
     (``_PATIENTS``), sorted by time then event. ``level`` -1 rows belong to no level."""
-    n_times, n_events = len(times), len(event_values)
-    inside = level >= 0
-    key = (level[inside] * n_times + time_code[inside]) * n_events + event_code[inside]
-    if n_levels * n_times * n_events <= 20_000_000:
-        counts = np.bincount(key, minlength=n_levels * n_times * n_events)
-        keys = np.flatnonzero(counts)
-        counts = counts[keys]
-    else:
-        keys, counts = np.unique(key, return_counts=True)
-    level_of, rest = np.divmod(keys, n_times * n_events)
-    time_of, event_of = np.divmod(rest, n_events)
-    bounds = np.searchsorted(level_of, np.arange(n_levels + 1))
+    inside = np.flatnonzero(level >= 0)
+    row, counts = distinct_rows([(level[inside], n_levels), (time_code[inside], len(times)),
+                                 (event_code[inside], len(event_values))])
+    row = inside[row]
+    bounds = np.searchsorted(level[row], np.arange(n_levels + 1))
     return [
-        pd.DataFrame({time_col: times[time_of[a:b]], event_col: event_values[event_of[a:b]],
-                      _PATIENTS: counts[a:b].astype(np.int64)})
+        pd.DataFrame({time_col: times[time_code[row[a:b]]], event_col: event_values[event_code[row[a:b]]],
+                      _PATIENTS: counts[a:b]})
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
 
