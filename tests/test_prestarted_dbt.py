@@ -35,7 +35,8 @@ def _dbt(args, **kwargs) -> subprocess.Popen:
 def test_runs_the_command_with_the_given_environment_and_folder(prestarted, tmp_path):
     profiles = tmp_path / "profiles"
     profiles.mkdir()
-    env = {**os.environ, "DBT_PROFILES_DIR": str(profiles), "DBT_LOG_FORMAT": "json"}
+    env = {**os.environ, "DBT_PROFILES_DIR": str(profiles), "DBT_LOG_FORMAT": "json",
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     process = _dbt(["debug", "--config-dir"], env=env, cwd=tmp_path)
     assert process is prestarted
     events = [json.loads(line) for line in process.stdout]
