@@ -49,7 +49,7 @@ def build_warehouse(patients: int, folder: Path, warehouse: Path, seed: int) -> 
     raw = folder / "raw"
     for step, argv in (
         ("synth", [_prrt(), "synth", "--patients", str(patients), "--out", str(raw), "--seed", str(seed)]),
-        ("refresh", [_prrt(), "refresh", "--raw", str(raw), "--warehouse", str(warehouse)]),
+        ("refresh", [_prrt(), "refresh", "--raw", str(raw), "--warehouse", str(warehouse), "--allow-development-key"]),
     ):
         print(f"{step}: {' '.join(argv[1:])}", flush=True)
         start = time.perf_counter()

@@ -30,6 +30,8 @@ class WarehouseResource(dg.ConfigurableResource):
     raw_dir: str
     warehouse: str
     full_refresh: bool = False  # rebuild from the whole export even when only files were added
+    # the public development key outside the bundled demo export (synthetic test data only)
+    allow_development_key: bool = False
 
     @property
     def warehouse_path(self) -> Path:

@@ -30,46 +30,62 @@ def prepare(force: bool = True) -> None:
     stamp.write_text(fingerprint)
 
 
-def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int:
-    """Run the nightly job in-process; 0 when the warehouse was published."""
-    if full:
-        os.environ["PRRT_FULL_REFRESH"] = "1"
-    if raw is not None:
-        os.environ["PRRT_RAW_DIR"] = str(raw.resolve())
-    if warehouse is not None:
-        os.environ["PRRT_WAREHOUSE"] = str(warehouse.resolve())
-    if not config.raw_dir().is_dir():
-        print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
+def refresh(raw: Path | None, warehouse: Path | None, full: bool = False,
+            allow_development_key: bool = False) -> int:
+    """Run the nightly job in-process; 0 when the warehouse was published. The arguments
+    override PRRT_RAW_DIR / PRRT_WAREHOUSE / PRRT_FULL_REFRESH and reach the job as its
+    resources' run config."""
+    from .pseudonym import (
+        DEVELOPMENT_KEY_BANNER,
+        PseudonymKeyError,
+        check_key_allowed,
+        is_development_key,
+        pseudonym_key,
+    )
+
+    raw_dir = (raw or config.raw_dir()).resolve()
+    warehouse_path = (warehouse or config.warehouse_path()).resolve()
+    full = full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"
+    if not raw_dir.is_dir():
+        print(f"prrt refresh: FAILED: export folder {raw_dir} does not exist", file=sys.stderr)
         return 2
-    warehouse_path = config.warehouse_path().resolve()
+    try:
+        key = pseudonym_key()
+        check_key_allowed(key, raw_dir, allow_development_key)
+    except PseudonymKeyError as error:
+        print(f"prrt refresh: FAILED: {error}", file=sys.stderr)
+        return 2
+    if is_development_key(key):
+        print(f"prrt refresh: WARNING: {DEVELOPMENT_KEY_BANNER}", file=sys.stderr, flush=True)
     # An incremental night is short, so its fixed costs count: while this process imports its
     # stack (seconds of CPU), copy the published warehouse it builds on and start dbt.
     try:
-        if _starts_incremental(warehouse_path, full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"):
+        if _starts_incremental(raw_dir, warehouse_path, key, full):
             publish.start_early_copy(warehouse_path)
             prestarted_dbt.start(config.DBT_EXECUTABLE)
     except Exception:  # noqa: BLE001 - only a head start: the refresh copies and starts dbt itself otherwise
         pass
+    warehouse_config = {"raw_dir": str(raw_dir), "warehouse": str(warehouse_path), "full_refresh": full,
+                        "allow_development_key": allow_development_key}
     try:
-        return _run_refresh_job()
+        return _run_refresh_job(warehouse_config)
     finally:
         prestarted_dbt.discard()
         publish.discard_early_copy(warehouse_path)
 
 
-def _starts_incremental(warehouse: Path, full: bool) -> bool:
+def _starts_incremental(raw_dir: Path, warehouse: Path, key: bytes, full: bool) -> bool:
     """Whether the refresh will most likely be incremental (the ingestion decides for good)."""
     if full or not warehouse.exists():
         return False
-    from .pseudonym import pseudonym_key
     from .refresh_plan import plan_refresh
 
-    return plan_refresh(config.raw_dir(), warehouse, pseudonym_key()).mode == "incremental"
+    return plan_refresh(raw_dir, warehouse, key).mode == "incremental"
 
 
-def _run_refresh_job() -> int:
+def _run_refresh_job(warehouse_config: dict) -> int:
     prepare(force=False)
-    # Imported only now: the definitions read the manifest and the environment at import.
+    # Imported only now: the definitions read the manifest at import.
     # Dagster, dagster-dbt and dbt-core make most of a million objects that live
     # until exit; the cyclic GC would go through them all again and again as they are made (~1 s
     # of every refresh): collect nothing while importing, then set them aside for good.
@@ -84,15 +100,16 @@ def _run_refresh_job() -> int:
         gc.freeze()
         gc.enable()
 
-    print(f"prrt refresh: {config.raw_dir()} -> {config.warehouse_path()}", flush=True)
-    log_path = publish.build_dir(config.warehouse_path()) / "last-refresh.log"
+    warehouse = Path(warehouse_config["warehouse"])
+    print(f"prrt refresh: {warehouse_config['raw_dir']} -> {warehouse}", flush=True)
+    log_path = publish.build_dir(warehouse) / "last-refresh.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     job = defs.resolve_job_def("prrt_refresh")
     # dbt's per-node output goes to the log file; the progress logger prints one line per step.
     with log_path.open("w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
-            run_config={"loggers": {"progress": {}}},
+            run_config={"loggers": {"progress": {}}, "resources": {"warehouse": {"config": warehouse_config}}},
             raise_on_error=False,
         )
     failures = _failures(result)
@@ -100,7 +117,7 @@ def _run_refresh_job() -> int:
     # run's objects (~1.5 s), as for the modules above.
     gc.freeze()
     if result.success and not failures:
-        print(f"prrt refresh: published {config.warehouse_path()}")
+        print(f"prrt refresh: published {warehouse}")
         return 0
     print("prrt refresh: FAILED, the previous warehouse was left unchanged", file=sys.stderr)
     for line in failures:
@@ -140,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     p_refresh.add_argument("--warehouse", type=Path, help="DuckDB file to publish (default: PRRT_WAREHOUSE)")
     p_refresh.add_argument("--full", action="store_true",
                            help="rebuild from the whole export even if only new files were added")
+    p_refresh.add_argument("--allow-development-key", action="store_true",
+                           help="accept the public development pseudonym key for an export other than the "
+                                "bundled demo (synthetic test data only; never for real patients)")
     sub.add_parser("synth", help="write a synthetic export in the contract format (see prrt synth --help)")
     sub.add_parser("synth-new-day", help="add a new day's files to a synthetic export (incremental benchmark)")
     args = parser.parse_args(argv)
@@ -147,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         prepare()
         return 0
-    return refresh(args.raw, args.warehouse, full=args.full)
+    return refresh(args.raw, args.warehouse, full=args.full, allow_development_key=args.allow_development_key)
 
 
 if __name__ == "__main__":

@@ -96,22 +96,27 @@ def test_uniqueness_tests_report_every_repeated_value(demo_warehouse, tmp_path):
     build = tmp_path / "duplicates.duckdb"
     shutil.copy(demo_warehouse, build)
     with duckdb.connect(str(build)) as con:
-        first, second = (r[0] for r in con.execute(
-            "SELECT record_id FROM marts.fct_lab_result ORDER BY record_id LIMIT 2").fetchall())
-        for record_id in (first, first, second):  # the first lab result 3 times over, the second twice
+        # the first patient and lab result 3 times over, the second twice
+        patients = [r[0] for r in con.execute(
+            "SELECT patient_key FROM marts.dim_patient ORDER BY patient_key LIMIT 2").fetchall()]
+        labs = con.execute("SELECT patient_key, sample_date, analyte FROM marts.fct_lab_result"
+                           " ORDER BY ALL LIMIT 2").fetchall()
+        for i in (0, 0, 1):
+            con.execute("INSERT INTO marts.dim_patient SELECT * FROM marts.dim_patient"
+                        " WHERE patient_key = ? LIMIT 1", [patients[i]])
             con.execute("INSERT INTO marts.fct_lab_result SELECT * FROM marts.fct_lab_result"
-                        " WHERE record_id = ? LIMIT 1", [record_id])
+                        " WHERE (patient_key, sample_date, analyte) = (?, ?, ?) LIMIT 1", list(labs[i]))
     target = tmp_path / "target"
-    result = dbt("test", "--select", "fct_lab_result,test_name:unique fct_lab_result,test_name:unique_combination_of_columns",
+    result = dbt("test", "--select", "dim_patient,test_name:unique fct_lab_result,test_name:unique_combination_of_columns",
                  "--store-failures", build_db=build, target=target)
     assert result.returncode == 1, result.stdout[-3000:]
     results = {r["unique_id"].split(".")[2]: r for r in json.loads((target / "run_results.json").read_text())["results"]}
     # the project's implementations ran, not dbt's group-by ones (which report the same rows)
     compiled = {path.stem: path.read_text() for path in (target / "compiled").rglob("*.sql")}
-    assert "lag(record_id) over (order by record_id)" in compiled["unique_fct_lab_result_record_id"]
+    assert "lag(patient_key) over (order by patient_key)" in compiled["unique_dim_patient_patient_key"]
     assert sum("hash(patient_key, sample_date, analyte)" in sql for sql in compiled.values()) == 1
     assert {name: (r["status"], r["failures"]) for name, r in results.items()} == {
-        "unique_fct_lab_result_record_id": ("fail", 2),
+        "unique_dim_patient_patient_key": ("fail", 2),
         # a warning by the project's choice (fct_lab_result.yml)
         "unique_combination_of_columns_fct_lab_result_patient_key__sample_date__analyte": ("warn", 2),
     }
@@ -119,7 +124,7 @@ def test_uniqueness_tests_report_every_repeated_value(demo_warehouse, tmp_path):
         stored = {r[0]: r[1] for r in con.execute(
             "SELECT table_name, table_schema FROM information_schema.tables WHERE table_schema LIKE '%dbt_test__audit'")
             .fetchall()}
-        counts = {name: sorted(r[0] for r in con.execute(f'SELECT {"n_records" if name.startswith("unique_fct") else "n_rows"}'
+        counts = {name: sorted(r[0] for r in con.execute(f'SELECT {"n_records" if name.startswith("unique_dim") else "n_rows"}'
                                                          f' FROM "{schema}"."{name}"').fetchall())
                   for name, schema in stored.items()}
     assert sorted(counts.values()) == [[2, 3], [2, 3]], counts

@@ -75,7 +75,7 @@ def test_killed_refresh_leaves_no_dbt_running(signum, synthetic_export, demo_war
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("PRRT_PSEUDONYM_KEY", None)
     refresh = subprocess.Popen(
-        [PRRT, "refresh", "--raw", str(synthetic_export), "--warehouse", str(published)],
+        [PRRT, "refresh", "--raw", str(synthetic_export), "--warehouse", str(published), "--allow-development-key"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
         start_new_session=True,  # only for the clean-up below; the test signals the refresh's pid alone
     )

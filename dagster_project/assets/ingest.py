@@ -8,7 +8,13 @@ import duckdb
 
 from prrt import publish
 from prrt.ingest import EXPORT_FILES, ExportFileError, load_export
-from prrt.pseudonym import DEVELOPMENT_KEY, pseudonym_key
+from prrt.pseudonym import (
+    DEVELOPMENT_KEY_BANNER,
+    PseudonymKeyError,
+    check_key_allowed,
+    is_development_key,
+    pseudonym_key,
+)
 from prrt.refresh_plan import plan_refresh
 
 from ..resources import WarehouseResource
@@ -48,10 +54,15 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     """Plan the refresh (full, or incremental when the export only gained files), then read
     each file to load with the contract's tolerance, validate, convert units and
     pseudonymise, all in DuckDB SQL, into this run's build file."""
-    key = pseudonym_key()
-    if key == DEVELOPMENT_KEY.encode():
-        context.log.warning("PRRT_PSEUDONYM_KEY is not set: patient_key uses the development key (demo data only)")
     raw_dir = Path(warehouse.raw_dir)
+    try:
+        key = pseudonym_key()
+        check_key_allowed(key, raw_dir, warehouse.allow_development_key)
+    except PseudonymKeyError as error:  # a configuration problem: retrying cannot help
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    development_key = is_development_key(key)
+    if development_key:
+        context.log.warning(DEVELOPMENT_KEY_BANNER)
     plan = plan_refresh(raw_dir, warehouse.warehouse_path, key, force_full=warehouse.full_refresh)
     context.log.info(f"{plan.mode} refresh: {plan.reason}")
     build = publish.start_build(warehouse.warehouse_path, context.run_id)
@@ -73,8 +84,8 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             )
             con.execute(
                 "CREATE OR REPLACE TABLE audit.refresh_plan AS SELECT ? AS run_id, ? AS mode, ? AS reason,"
-                " ? AS rules_fingerprint, ? AS build_started_from",
-                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint, started_from],
+                " ? AS rules_fingerprint, ? AS build_started_from, ? AS development_key",
+                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint, started_from, development_key],
             )
             touched = _record_touched_patients(con, context.run_id)
             problems = _reconcile(con)

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS audit.refresh_history (
     files_loaded BIGINT,
     rows_read BIGINT,
     rows_rejected BIGINT,
-    touched_patients BIGINT
+    touched_patients BIGINT,
+    development_key BOOLEAN  -- patient_key used the public development key (demo or test data)
 )"""
 
 
@@ -69,6 +70,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     target = warehouse.warehouse_path
     with duckdb.connect(str(build)) as con:
         con.execute(REFRESH_HISTORY_DDL)
+        con.execute("ALTER TABLE audit.refresh_history ADD COLUMN IF NOT EXISTS development_key BOOLEAN")  # older
         con.execute(RUN_LOG_DDL)
         mode = con.execute("SELECT mode FROM audit.refresh_plan").fetchone()[0]
         if mode == "full":  # an incremental build started from a copy that has the history
@@ -81,7 +83,8 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
                       (SELECT count(*) FROM audit.ingested_files WHERE run_id = ?) AS files_loaded,
                       (SELECT sum(rows_read) FROM audit.load_summary) AS rows_read,
                       (SELECT sum(rows_rejected) FROM audit.load_summary) AS rows_rejected,
-                      (SELECT count(*) FROM ingest.touched_patients) AS touched_patients
+                      (SELECT count(*) FROM ingest.touched_patients) AS touched_patients,
+                      p.development_key
                FROM audit.refresh_plan p""",
             [context.run_id, datetime.now(timezone.utc), warehouse.raw_dir, context.run_id],
         )

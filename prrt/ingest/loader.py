@@ -239,7 +239,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
                              quote("unknown patient_id (no accepted row in patients.csv)")))
         for date_col in spec.date_columns:
             extra.append(problem(date_col, f"t.raw_{date_col}", f"t.{date_col} < p.birth_date",
-                                 "'date before birth (' || p.birth_date || ')'"))
+                                 quote("date before birth (the patient's birth_date)")))  # the reason never quotes the birth date
     kept = [f"t.{c}" for c in _checked_columns(spec)]
     row_hash = f"hash({', '.join(f't.raw_{c.name}' for c in spec.columns)})"
     con.execute(
@@ -291,11 +291,13 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
             FROM (SELECT _line, patient_id, unnest(_problems) AS p FROM _checked WHERE _problems IS NOT NULL)
             ORDER BY _line"""
     )
-    for line, column, error_type, message, csv_line in reader_errors:
+    # An unreadable row keeps its line, the field where reading stopped and DuckDB's reason
+    # (a fixed text with counts), never the line as written: it can hold a name and a birth date.
+    for line, column, error_type, message in reader_errors:
         field = header.normalised[int(column[1:])] if column and column.startswith("c") else None
         con.execute(
-            "INSERT INTO audit.rejected_rows VALUES (?, ?, NULL, ?, ?, ?)",
-            [path.name, line, field, (csv_line or "").strip(), f"unreadable row ({error_type.lower()}): {message}"],
+            "INSERT INTO audit.rejected_rows VALUES (?, ?, NULL, ?, NULL, ?)",
+            [path.name, line, field, f"unreadable row ({error_type.lower()}): {message}"],
         )
     accepted, rejected = con.execute(
         "SELECT count(*) FILTER (_problems IS NULL), count(*) FILTER (_problems IS NOT NULL) FROM _checked"

@@ -44,8 +44,17 @@ def normalise_name(name: str) -> str:
 
 
 def read_header(path: Path) -> Header:
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        first = handle.readline()
+    # Only the header line is decoded here (a text-mode readline would decode the first ~8 KB,
+    # and fail on a bad byte in a data row that DuckDB rejects row by row).
+    with path.open("rb") as handle:
+        line = handle.readline()
+    try:
+        first = line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ExportFileError(
+            f"{path.name}: line 1: the header is not UTF-8 (byte {error.start + 1}): "
+            "export the file as UTF-8 (with or without BOM)"
+        ) from None
     if not first.strip():
         raise ExportFileError(f"{path.name}: line 1: no header row")
     counts = {d: first.count(d) for d in (",", ";", "\t")}
@@ -162,7 +171,9 @@ def load_text_table(
     columns in ``keep``, default all) plus ``_line``, the row's line in the file.
 
     Returns the rows DuckDB's CSV reader itself refused (wrong number of fields,
-    unterminated quotes) as (line, column_name, error_type, message, csv_line)."""
+    unterminated quotes, invalid encoding, over-long lines) as (line, column_name,
+    error_type, message). The line as written is not returned: it can hold a name and a
+    birth date, and nothing of an unreadable row but its position and reason is kept."""
     keep = list(range(len(header.names))) if keep is None else sorted(keep)
     scan = scan_bytes(path)
     try:
@@ -174,7 +185,7 @@ def load_text_table(
         raise ExportFileError(f"{path.name}: not a readable CSV file ({reason})") from error
     reader_errors = con.execute(
         """SELECT line, any_value(column_name), any_value(error_type),
-                  string_agg(DISTINCT error_message, '; '), any_value(csv_line)
+                  string_agg(DISTINCT error_message, '; ')
            FROM _reader_errors GROUP BY line ORDER BY line"""
     ).fetchall()
     blanks = blank_lines(path) if scan.may_have_blank_lines else np.zeros(0, dtype=np.int64)

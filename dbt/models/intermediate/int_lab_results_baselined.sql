@@ -74,8 +74,6 @@ baselined as (
         coalesce(timed.record_id = baselines.baseline_record_id, false) as is_baseline,
         coalesce(timed.days_from_first_cycle > 0, false) as is_post_baseline,
         baselines.baseline_value,
-        timed.source_file,
-        timed.source_row,
         timed.record_id
 
     from timed

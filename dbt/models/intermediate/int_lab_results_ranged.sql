@@ -48,8 +48,6 @@ ranged as (
             when labs.reported_uln is not null then 'export'
             when coalesce(sex_specific.uln, any_sex.uln) is not null then 'default'
         end as uln_source,
-        labs.source_file,
-        labs.source_row,
         labs.record_id
 
     from labs

@@ -69,8 +69,6 @@ final as (
                     1
                 )
         end as pct_change_from_baseline_sum,
-        timed.source_file,
-        timed.source_row,
         timed.record_id
 
     from timed

@@ -25,9 +25,6 @@ select
     ctcae_grade,
     is_baseline,
     is_post_baseline,
-    days_from_first_cycle,
-    source_file,
-    source_row,
-    record_id
+    days_from_first_cycle
 
 from labs

@@ -15,9 +15,6 @@ select
     days_from_first_cycle,
     is_post_baseline,
     baseline_sum_of_diameters_mm,
-    pct_change_from_baseline_sum,
-    source_file,
-    source_row,
-    record_id
+    pct_change_from_baseline_sum
 
 from assessments
