@@ -160,12 +160,32 @@ def main(argv: list[str] | None = None) -> int:
     p_refresh.add_argument("--allow-development-key", action="store_true",
                            help="accept the public development pseudonym key for an export other than the "
                                 "bundled demo (synthetic test data only; never for real patients)")
+    p_deid = sub.add_parser("deidentify", help="write a de-identified copy of the warehouse for use outside "
+                                              "the department (new keys, shifted dates or months)")
+    p_deid.add_argument("--warehouse", type=Path, help="published warehouse (default: PRRT_WAREHOUSE)")
+    p_deid.add_argument("--out", type=Path, required=True, help="new DuckDB file to write")
+    p_deid.add_argument("--dates", choices=("shift", "months"), default="shift",
+                        help="shift: each patient's dates move by a random number of days (intervals kept); "
+                             "months: dates become whole months from the first cycle")
+    p_deid.add_argument("--max-shift-days", type=int, default=180, help="largest shift, in days (default 180)")
+    p_deid.add_argument("--age-band-years", type=int, help="replace the exact age by bands of this width (90+ on top)")
     sub.add_parser("synth", help="write a synthetic export in the contract format (see prrt synth --help)")
     sub.add_parser("synth-new-day", help="add a new day's files to a synthetic export (incremental benchmark)")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
         prepare()
+        return 0
+    if args.command == "deidentify":
+        from .deidentify import deidentify
+
+        try:
+            copy = deidentify(args.warehouse or config.warehouse_path(), args.out, dates=args.dates,
+                              max_shift_days=args.max_shift_days, age_band_years=args.age_band_years)
+        except (OSError, ValueError) as error:
+            print(f"prrt deidentify: FAILED: {error}", file=sys.stderr)
+            return 2
+        print(f"prrt deidentify: wrote {copy.path}: {copy.patients} patients, {copy.tables} tables; {copy.dates}")
         return 0
     return refresh(args.raw, args.warehouse, full=args.full, allow_development_key=args.allow_development_key)
 
