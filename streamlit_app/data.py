@@ -147,6 +147,18 @@ def last_refresh() -> pd.DataFrame:
     return query("SELECT * FROM audit.refresh_history ORDER BY published_at DESC LIMIT 1")
 
 
+def development_key_in_use() -> bool:
+    """Whether the published warehouse's patient_key was made with the public development key
+    (the demo export, or test data refreshed with --allow-development-key): the app says so."""
+    if version() is None:
+        return False
+    last = last_refresh()
+    if last.empty or "development_key" not in last.columns:  # older warehouses did not record it
+        return False
+    flag = last["development_key"].iloc[0]
+    return bool(pd.notna(flag) and flag)
+
+
 def load_summary() -> pd.DataFrame:
     return query("SELECT * FROM audit.load_summary ORDER BY source_file")
 

@@ -18,7 +18,7 @@ PRRT = str(Path(sys.executable).with_name("prrt"))
 def run_refresh(raw: Path, warehouse: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """`prrt refresh` as a user runs it, in its own process, with the development key (the
     tests' exports are synthetic: outside the bundled demo export that needs the flag)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = dict(os.environ)
     env.pop("PRRT_PSEUDONYM_KEY", None)
     env.pop("PRRT_PSEUDONYM_KEY_FILE", None)
     allow = [] if Path(raw).resolve() == DEMO_EXPORT.resolve() else ["--allow-development-key"]

@@ -72,7 +72,7 @@ def test_killed_refresh_leaves_no_dbt_running(signum, synthetic_export, demo_war
     before = digest(published)
     builds = published.parent / ".builds"
 
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = dict(os.environ)
     env.pop("PRRT_PSEUDONYM_KEY", None)
     refresh = subprocess.Popen(
         [PRRT, "refresh", "--raw", str(synthetic_export), "--warehouse", str(published), "--allow-development-key"],
