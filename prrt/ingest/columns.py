@@ -16,6 +16,10 @@ from .spec import Column
 TRUE_WORDS = ("yes", "y", "1", "+", "true")
 FALSE_WORDS = ("no", "n", "0", "-", "false")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")  # ISO or DD/MM/YYYY (contract section 2)
+EARLIEST_DATE = "1900-01-01"  # no birth or clinical date of a living cohort is older
+# A number as the contract allows it: digits, one decimal point (a comma in semicolon files),
+# an optional sign and exponent. DuckDB's own cast also reads digit separators ('1_3' = 13).
+THOUSANDS_GROUPING = r"[+-]?\d{1,3}(\.\d{3})+"  # '1.234' in a decimal-comma file: 1234 or 1.234?
 
 
 def quote(text: str) -> str:
@@ -89,10 +93,21 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
         return ColumnSQL(values, problems)
 
     if col.kind == "date":
-        values.append((name, parse_date(raw)))
-        problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {ref} IS NULL",
+        # ``_parsed_<name>``: the text read as a date; ``<name>``: only a plausible one (from
+        # EARLIEST_DATE to today), so that the rules built on dates (before birth, before the
+        # first cycle) see no date that is itself rejected.
+        parsed = f"{alias}_parsed_{name}"
+        values += [(f"_parsed_{name}", parse_date(raw)),
+                   (name, f"CASE WHEN {parse_date(raw)} BETWEEN DATE {quote(EARLIEST_DATE)} AND current_date"
+                          f" THEN {parse_date(raw)} END")]
+        problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {parsed} IS NULL",
                                 quote("unparseable date (expected YYYY-MM-DD or DD/MM/YYYY)")))
-        problems.append(problem(name, ref_raw, f"{ref} > current_date", quote("date after today")))
+        # '27/06/64' reads as the year 64: a two-digit year is never guessed (1964? 2064?)
+        problems.append(problem(name, ref_raw, f"year({parsed}) < 100",
+                                quote("four-digit year required (YYYY-MM-DD or DD/MM/YYYY): a two-digit year is not guessed")))
+        problems.append(problem(name, ref_raw, f"year({parsed}) >= 100 AND {parsed} < DATE {quote(EARLIEST_DATE)}",
+                                quote(f"date before {EARLIEST_DATE[:4]}")))
+        problems.append(problem(name, ref_raw, f"{parsed} > current_date", quote("date after today")))
         return ColumnSQL(values, problems)
 
     if col.kind == "enum":
@@ -115,7 +130,8 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
     # integer | number: the text read as a DOUBLE once; an integer keeps that DOUBLE as
     # ``_num_<name>`` for its checks and is the INTEGER only when whole (TRY_CAST: a whole
     # number beyond the INTEGER range is a rejected row, not a failed load)
-    num = f"TRY_CAST({number_text(raw, decimal_comma)} AS DOUBLE)"
+    # a digit separator ('1_3') never reads as a number; DuckDB's cast would take it
+    num = f"CASE WHEN NOT contains({raw}, '_') THEN TRY_CAST({number_text(raw, decimal_comma)} AS DOUBLE) END"
     if col.kind == "integer":
         whole = f"CASE WHEN {num} = round({num}) THEN TRY_CAST({num} AS INTEGER) END"
         values += [(f"_num_{name}", num), (name, whole)]
@@ -125,6 +141,11 @@ def column_parts(col: Column, raw: str, decimal_comma: bool, alias: str = "t.") 
         checked = ref
     problems.append(problem(name, ref_raw, f"{ref_raw} IS NOT NULL AND {checked} IS NULL",
                             quote("not a number")))
+    if decimal_comma:
+        problems.append(problem(name, ref_raw, f"contains({ref_raw}, '.') AND regexp_full_match({ref_raw}, "
+                                               f"{quote(THOUSANDS_GROUPING)})",
+                                quote("ambiguous number in a decimal-comma file: '.' may group thousands "
+                                      "(write 1234, or 1,234 for a decimal)")))
     # 'inf', '-inf' and 'nan' read as DOUBLEs; no clinical value is one
     problems.append(problem(name, ref_raw, f"NOT isfinite({checked})", quote("not a finite number")))
     if col.kind == "integer":

@@ -20,7 +20,17 @@ from ..config import SEEDS_DIR
 from ..pseudonym import hmac_sql
 from .columns import PROBLEM_TYPE, column_parts, problem, problem_list, quote
 from .reader import ExportFileError, drop_text_table, load_text_table, read_header
-from .spec import CYCLES, EXPORT_FILES, FOLLOW_UP, LABS, MAX_ACTIVITY_GBQ_PER_CYCLE, PATIENTS, PERFORMANCE_STATUS, ExportFile
+from .spec import (
+    CYCLES,
+    EXPORT_FILES,
+    FOLLOW_UP,
+    LABS,
+    MAX_ACTIVITY_GBQ_PER_CYCLE,
+    MIN_ACTIVITY_GBQ_PER_CYCLE,
+    PATIENTS,
+    PERFORMANCE_STATUS,
+    ExportFile,
+)
 
 # record_id = file_id * RECORDS_PER_FILE + line: unique across all files of an entity.
 RECORDS_PER_FILE = 10_000_000_000
@@ -111,6 +121,9 @@ def _rules(spec: ExportFile) -> tuple[list[str], list[str], list[str]]:
                         quote("unknown unit (accepted: GBq, MBq, mCi)")),
                 problem("activity", "t.raw_activity", "t.activity * u.multiplier <= 0",
                         quote("activity must be positive")),
+                problem("activity", "t.raw_activity",
+                        f"t.activity * u.multiplier > 0 AND t.activity * u.multiplier < {MIN_ACTIVITY_GBQ_PER_CYCLE}",
+                        quote(f"implausible activity (< {MIN_ACTIVITY_GBQ_PER_CYCLE:g} GBq per cycle): check the value and unit")),
                 problem("activity", "t.raw_activity",
                         f"t.activity * u.multiplier > {MAX_ACTIVITY_GBQ_PER_CYCLE}",
                         quote(f"absurd activity (> {MAX_ACTIVITY_GBQ_PER_CYCLE:g} GBq per cycle)")),
@@ -207,7 +220,12 @@ def _checked_columns(spec: ExportFile) -> list[str]:
 
 def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str) -> FileSummary:
     header = read_header(path)
-    index = {name: i for i, name in reversed(list(enumerate(header.normalised)))}
+    repeated = sorted({n for n in header.normalised if header.normalised.count(n) > 1})
+    if repeated:  # which one holds the data? Never a guess
+        positions = "; ".join(f"{n!r} in columns {', '.join(str(i + 1) for i, m in enumerate(header.normalised) if m == n)}"
+                              for n in repeated)
+        raise ExportFileError(f"{path.name}: line 1: duplicate column {positions}: keep one of each")
+    index = {name: i for i, name in enumerate(header.normalised)}
     missing = [c.name for c in spec.columns if c.required and c.name not in index]
     if missing:
         raise ExportFileError(

@@ -23,6 +23,13 @@ _SCAN_CHUNK = 16 << 20  # bytes per block of the quick byte scan
 _MAX_SKIPS_IN_EXPRESSION = 4096
 
 
+# What "cells are trimmed" removes at either end of a cell: spaces and tabs, the Unicode space
+# separators (no-break, en/em, ideographic ...), zero-width spaces and a stray byte-order mark.
+# Line breaks inside a quoted cell are kept (they are part of the value).
+TRIMMED = (" \t\u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200C))
+           + "\u202f\u205f\u3000\ufeff")
+
+
 class ExportFileError(ValueError):
     """A whole file cannot be loaded (missing file, missing required column, no header)."""
 
@@ -40,7 +47,7 @@ class Header:
 
 
 def normalise_name(name: str) -> str:
-    return "_".join(name.strip().lower().split())
+    return "_".join(name.strip(TRIMMED).strip().lower().split())
 
 
 def read_header(path: Path) -> Header:
@@ -110,13 +117,15 @@ def scan_bytes(path: Path) -> ByteScan:
     - blank lines (``blank_lines`` then runs): a blank line is a newline followed by a
       newline or by ``\r`` -- looked for as a newline followed by any byte 8-15, so a line
       starting with a tab is a (harmless) false alarm;
-    - cells that ``trim`` would change: it strips only Unicode space separators (U+0020,
-      U+00A0, U+1680, U+2000-U+200A, U+202F, U+205F, U+3000), so a file with no space byte
-      and no byte >= 0x80 (no non-ASCII character at all) has none."""
+    - cells that trimming would change: it strips only the ``TRIMMED`` characters (space,
+      tab and non-ASCII spaces), so a file with no space or tab byte and no byte >= 0x80 (no
+      non-ASCII character at all) has none."""
     blank = non_ascii = has_space = False
     carried = np.zeros(0, np.uint8)  # the previous block's last byte: a pair may straddle blocks
     for chunk in _blocks(path, _SCAN_CHUNK):
-        has_space = has_space or chunk.tobytes().find(b" ") != -1
+        if not has_space:
+            data = chunk.tobytes()
+            has_space = data.find(b" ") != -1 or data.find(b"\t") != -1
         non_ascii = non_ascii or int(chunk.max()) >= 0x80
         if not blank:
             pairs = np.concatenate((carried, chunk))
@@ -132,7 +141,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: Header, keep: 
     # Cells are trimmed (empty -> NULL) once, as they are stored (``trim`` False: the file
     # has nothing to trim); columns nobody reads (extra columns) are not stored at all.
     columns = {f"c{i}": "VARCHAR" for i in range(len(header.names))}
-    cells = [f"nullif(trim(c{i}), '') AS c{i}" if trim else f"nullif(c{i}, '') AS c{i}" for i in keep]
+    cells = [f"nullif(trim(c{i}, '{TRIMMED}'), '') AS c{i}" if trim else f"nullif(c{i}, '') AS c{i}" for i in keep]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _read AS

@@ -87,8 +87,10 @@ METASTASES = ExportFile(
     ),
 )
 
-# Contract section 3: an activity above 15 GBq in one administration is absurd.
+# Contract section 3: an activity above 15 GBq in one administration is absurd. Below 0.5 GBq
+# (a fifteenth of the standard 7.4 GBq; reduced cycles are 3.7 GBq) it is a unit or typing error.
 MAX_ACTIVITY_GBQ_PER_CYCLE = 15.0
+MIN_ACTIVITY_GBQ_PER_CYCLE = 0.5
 
 CYCLES = ExportFile(
     "cycles",

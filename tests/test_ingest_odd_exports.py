@@ -1,0 +1,113 @@
+"""Odd exports as hospital systems write them: each is read as the file meant it, or rejected
+with its line, field and a reason saying what to fix (raw/README.md, "Odd exports")."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from prrt.ingest import ExportFileError, load_export
+
+from .messy_export import BOM, FILES
+
+KEY = b"test-key"
+
+
+def write_export(directory, changes: dict[str, list[str]], *, comma: bool = False):
+    """The messy export (semicolons, decimal commas) with files replaced by ``changes``;
+    ``comma``: every file rewritten comma-separated with decimal points."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, lines in {**FILES, **changes}.items():
+        if comma and name not in changes:
+            lines = [line.replace(",", ".").replace(";", ",") for line in lines]
+        (directory / name).write_bytes((BOM + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return directory
+
+
+def load(directory):
+    con = duckdb.connect()
+    summaries = {s.source_file: s for s in load_export(con, directory, KEY)}
+    return con, summaries
+
+
+def rejections(con, source_file: str) -> dict[int, list[tuple[str, str, str]]]:
+    rows = con.execute("SELECT source_row, field, value, reason FROM audit.rejected_rows WHERE source_file = ?"
+                       " ORDER BY ALL", [source_file]).fetchall()
+    out: dict[int, list] = {}
+    for line, field, value, reason in rows:
+        out.setdefault(line, []).append((field, value, reason))
+    return out
+
+
+def test_two_digit_years_and_dates_before_1900_are_rejected_not_guessed(tmp_path):
+    labs = FILES["labs.csv"][:2] + [
+        "H-001;18/01/19;hemoglobin;12,5;g/dL;;",      # line 3: 2019? 1919? -> never guessed
+        "H-001;19-01-18;hemoglobin;12,5;g/dL;;",      # line 4: ISO with a two-digit year
+        "H-001;31/12/1899;hemoglobin;12,5;g/dL;;",    # line 5: before 1900
+    ]
+    patients = FILES["patients.csv"][:2] + [
+        "H-002;Bob Example;27/06/64;M;gi;ga68_dotatate_pet;;no;",  # line 3: 1964 written as 64
+    ]
+    con, summaries = load(write_export(tmp_path, {"labs.csv": labs, "patients.csv": patients}))
+    four_digits = "four-digit year required (YYYY-MM-DD or DD/MM/YYYY): a two-digit year is not guessed"
+    assert rejections(con, "patients.csv") == {3: [("birth_date", "27/06/64", four_digits)]}
+    assert rejections(con, "labs.csv") == {
+        3: [("sample_date", "18/01/19", four_digits)],  # only this reason: not also "date before birth"
+        4: [("sample_date", "19-01-18", four_digits)],
+        5: [("sample_date", "31/12/1899", "date before 1900")],
+    }
+    assert summaries["labs.csv"].rows_accepted == 1
+    # no year 0064 or 0019 was stored anywhere
+    assert con.execute("SELECT count(*) FROM ingest.patients WHERE year(birth_date) < 1900").fetchone()[0] == 0
+
+
+def test_digit_separators_and_ambiguous_thousands_are_rejected(tmp_path):
+    labs = FILES["labs.csv"][:2] + [
+        "H-001;06/01/2019;hemoglobin;1_3;g/dL;;",        # line 3: DuckDB alone reads 13
+        "H-001;07/01/2019;platelets;1.234;10^9/L;;",     # line 4: 1234 or 1.234 in a decimal-comma file?
+        "H-001;08/01/2019;hemoglobin;12.5;g/dL;;",       # line 5: a decimal point, unambiguous
+        "H-001;09/01/2019;hemoglobin;-1.250,5;g/dL;;",   # line 6: a thousands separator and a comma
+    ]
+    cycles = FILES["cycles.csv"][:2] + ["H-001;1_0;01/03/2019;7,4;GBq"]  # line 3: cycle "10"?
+    con, _ = load(write_export(tmp_path, {"labs.csv": labs, "cycles.csv": cycles}))
+    got = rejections(con, "labs.csv")
+    assert got[3] == [("value", "1_3", "not a number")]
+    assert got[4] == [("value", "1.234", "ambiguous number in a decimal-comma file: '.' may group thousands "
+                                         "(write 1234, or 1,234 for a decimal)")]
+    assert got[6] == [("value", "-1.250,5", "not a number")]
+    assert set(got) == {3, 4, 6}
+    assert con.execute("SELECT value FROM ingest.labs WHERE sample_date = DATE '2019-01-08'").fetchall() == [(12.5,)]
+    assert rejections(con, "cycles.csv") == {3: [("cycle_number", "1_0", "not a number")]}
+
+
+def test_comma_file_reads_thousands_looking_decimals_as_decimals(tmp_path):
+    labs = ["patient_id,sample_date,analyte,value,unit,lln,uln",
+            "H-001,2019-01-05,creatinine,1.234,mg/dL,,"]  # a decimal point file: 1.234 mg/dL
+    con, summaries = load(write_export(tmp_path, {"labs.csv": labs}, comma=True))
+    assert summaries["labs.csv"].rows_accepted == 1
+    assert con.execute("SELECT value FROM ingest.labs").fetchone()[0] == pytest.approx(1.234 * 88.42)
+
+
+def test_activity_below_the_plausible_minimum_is_rejected(tmp_path):
+    cycles = FILES["cycles.csv"][:2] + ["H-001;2;01/03/2019;1e-320;GBq", "H-001;3;01/05/2019;0,4;GBq",
+                                        "H-001;4;01/07/2019;3,7;GBq"]
+    con, _ = load(write_export(tmp_path, {"cycles.csv": cycles}))
+    implausible = "implausible activity (< 0.5 GBq per cycle): check the value and unit"
+    assert rejections(con, "cycles.csv") == {3: [("activity", "1e-320", implausible)],
+                                             4: [("activity", "0,4", implausible)]}
+
+
+def test_tabs_zero_width_spaces_and_byte_order_marks_are_trimmed(tmp_path):
+    patients = FILES["patients.csv"][:2] + [
+        "H-002\t;Bob Example;1958-07-01;\u200bM\u200b;\ufeffgi;ga68_dotatate_pet;;no;\u00a0",
+    ]
+    con, summaries = load(write_export(tmp_path, {"patients.csv": patients}))
+    assert summaries["patients.csv"].rows_rejected == 0
+    assert con.execute("SELECT patient_id, sex, primary_site, diabetes FROM ingest.patients"
+                       " WHERE patient_id = 'H-002'").fetchall() == [("H-002", "M", "gi", False)]
+
+
+def test_a_duplicate_column_fails_the_file_naming_it(tmp_path):
+    labs = ["patient_id;sample_date;analyte;value;unit;Value", "H-001;05/01/2019;hemoglobin;12,5;g/dL;13"]
+    with pytest.raises(ExportFileError, match=r"labs.csv: line 1: duplicate column 'value' in columns 4, 6"):
+        load(write_export(tmp_path, {"labs.csv": labs}))
