@@ -111,3 +111,46 @@ def test_a_duplicate_column_fails_the_file_naming_it(tmp_path):
     labs = ["patient_id;sample_date;analyte;value;unit;Value", "H-001;05/01/2019;hemoglobin;12,5;g/dL;13"]
     with pytest.raises(ExportFileError, match=r"labs.csv: line 1: duplicate column 'value' in columns 4, 6"):
         load(write_export(tmp_path, {"labs.csv": labs}))
+
+
+def test_cycles_out_of_date_order_are_both_rejected(tmp_path):
+    cycles = FILES["cycles.csv"][:1] + [
+        "H-001;1;01/03/2019;7,4;GBq",   # line 2: cycle 1 after cycle 2
+        "H-001;2;01/02/2019;7,4;GBq",   # line 3
+        "H-001;3;01/05/2019;7,4;GBq",   # line 4: in order
+        "H-002;1;01/02/2019;7,4;GBq",   # line 5: another patient, in order
+        "H-002;2;01/04/2019;7,4;GBq",   # line 6
+    ]
+    con, summaries = load(write_export(tmp_path, {"cycles.csv": cycles}))
+    fix = ": fix the cycle number or the date at the source"
+    assert rejections(con, "cycles.csv") == {
+        2: [("cycle_number", "1", "cycle numbers out of date order: cycle 1 is dated after cycle 2" + fix)],
+        3: [("cycle_number", "2", "cycle numbers out of date order: cycle 2 is dated before cycle 1" + fix)],
+    }
+    assert summaries["cycles.csv"].rows_accepted == 3
+
+
+def test_a_new_file_cycle_out_of_order_with_an_accepted_one(tmp_path):
+    raw = write_export(tmp_path, {"cycles.csv": FILES["cycles.csv"][:1] + ["H-001;1;01/03/2019;7,4;GBq"]})
+    (raw / "cycles_2019-06-01.csv").write_text(
+        "patient_id;cycle_number;administration_date;activity;activity_unit\nH-001;2;01/01/2019;7,4;GBq\n")
+    con, _ = load(raw)
+    assert rejections(con, "cycles.csv") == {}
+    assert [r[2] for r in rejections(con, "cycles_2019-06-01.csv")[2]] == [
+        "cycle numbers out of date order: cycle 2 is dated before cycle 1: fix the cycle number or the date at the source"]
+
+
+def test_patient_ids_differing_in_case_or_leading_zeros_are_listed(tmp_path):
+    patients = FILES["patients.csv"][:3] + [
+        "0012345;Eve Example;1961-01-01;F;lung;tc99m_octreotide;2;no;",
+        "12345;Frank Example;1962-01-01;M;lung;tc99m_octreotide;2;no;",
+    ]
+    labs = FILES["labs.csv"][:2] + ["h-001;06/01/2019;hemoglobin;12,5;g/dL;;", "h-001;07/01/2019;wbc;5,1;10^9/L;;"]
+    con, _ = load(write_export(tmp_path, {"patients.csv": patients, "labs.csv": labs}))
+    # ids are matched as written: two patients, and h-001's rows are not H-001's
+    assert con.execute("SELECT count(*) FROM ingest.patients WHERE patient_id IN ('0012345', '12345')").fetchone()[0] == 2
+    assert [r[2] for r in rejections(con, "labs.csv")[3]] == ["unknown patient_id (no accepted row in patients.csv)"]
+    listed = con.execute("SELECT similar_form, patient_id, in_patients_csv, rows_rejected_as_unknown"
+                         " FROM audit.similar_patient_ids ORDER BY ALL").fetchall()
+    assert listed == [("12345", "0012345", True, 0), ("12345", "12345", True, 0),
+                      ("H-1", "H-001", True, 0), ("H-1", "h-001", False, 2)]

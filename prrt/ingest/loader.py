@@ -282,6 +282,9 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
                 WHERE _checked._line = k.line AND _problems IS NULL AND k.first_line <> k.line"""
         )
 
+    if spec is CYCLES:
+        _reject_cycles_out_of_date_order(con)
+
     # 4. split: problems -> audit, the rest -> ingest.<file> (for the entity's later files,
     # after checking them against the rows already accepted from its earlier files)
     # patient_key: the HMAC for patients; for the other files the accepted patient's key,
@@ -336,6 +339,40 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
     for table in ("_checked", "_out", "_repeated", "_file_units", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return summary
+
+
+def _reject_cycles_out_of_date_order(con: duckdb.DuckDBPyConnection) -> None:
+    """A patient's cycle numbers must rise with the administration dates: of cycle 1 dated
+    after cycle 2, which is wrong, the number or the date, cannot be told from the file, and
+    cumulative activity, intervals and "after the last cycle" windows depend on the order. So
+    both rows are rejected (with rows accepted from earlier files as the other side), to be
+    fixed at the source. Same-day cycles are not compared."""
+    earlier = ("UNION ALL SELECT false, NULL, patient_id, cycle_number, administration_date FROM ingest.cycles"
+               if _exists(con, "ingest", "cycles") else "")
+    con.execute(
+        f"""UPDATE _checked SET _problems = [{{'field': 'cycle_number', 'value': _checked.raw_cycle_number,
+               'reason': 'cycle numbers out of date order: cycle ' || _checked.cycle_number || ' is dated '
+                         || CASE WHEN o.higher_before IS NOT NULL THEN 'after cycle ' || o.higher_before
+                                 ELSE 'before cycle ' || o.lower_after END
+                         || ': fix the cycle number or the date at the source'}}]
+            FROM (
+                SELECT * FROM (
+                    SELECT new, _line,
+                           -- a higher-numbered cycle dated before this one / a lower one dated after it
+                           CASE WHEN max(cycle_number) OVER before > cycle_number
+                                THEN max(cycle_number) OVER before END AS higher_before,
+                           CASE WHEN min(cycle_number) OVER after < cycle_number
+                                THEN min(cycle_number) OVER after END AS lower_after
+                    FROM (SELECT true AS new, _line, patient_id, cycle_number, administration_date
+                          FROM _checked WHERE _problems IS NULL {earlier})
+                    WINDOW before AS (PARTITION BY patient_id ORDER BY administration_date
+                                      RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL 1 DAY PRECEDING),
+                           after AS (PARTITION BY patient_id ORDER BY administration_date
+                                     RANGE BETWEEN INTERVAL 1 DAY FOLLOWING AND UNBOUNDED FOLLOWING)
+                ) WHERE new AND (higher_before IS NOT NULL OR lower_after IS NOT NULL)
+            ) o
+            WHERE _checked._line = o._line"""
+    )
 
 
 def _reject_exact_duplicates(con: duckdb.DuckDBPyConnection, text_columns: list[str]) -> None:
@@ -415,4 +452,37 @@ def load_export(
         for path in paths:
             if only is None or path.name in only:
                 summaries.append(_load_file(con, spec, path, key, run_id))
+    record_similar_patient_ids(con)
     return summaries
+
+
+# Two ids are "similar" when they are equal once upper-cased and stripped of the leading
+# zeros of their numbers ('0012345' ~ '12345', 'bums-1' ~ 'BUMS-01').
+SIMILAR_ID_FORM = r"upper(regexp_replace({id}, '(^|[^0-9])0+([0-9])', '\1\2', 'g'))"
+
+
+def record_similar_patient_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """``audit.similar_patient_ids``: record numbers that differ only in case or leading zeros,
+    among the accepted patients and the ids of rows rejected as unknown patients. Ids are
+    matched exactly as written (trimmed, never case-folded: only the hospital knows whether
+    'bums-1' is BUMS-1), so such pairs are two patients, or one patient's rows rejected, until a
+    data manager fixes the source; the Data quality page lists them. Identifying (patient_id):
+    not in the SQL console."""
+    form = SIMILAR_ID_FORM.format(id="patient_id")
+    con.execute(
+        f"""CREATE OR REPLACE TABLE audit.similar_patient_ids AS
+            WITH ids AS (
+                SELECT patient_id, true AS accepted, 0 AS rejected FROM ingest.patients
+                UNION ALL
+                SELECT patient_id, false, 1 FROM audit.rejected_rows
+                WHERE patient_id IS NOT NULL AND starts_with(reason, 'unknown patient_id')
+            ),
+            grouped AS (
+                SELECT {form} AS similar_form, patient_id, bool_or(accepted) AS in_patients_csv,
+                       sum(rejected)::BIGINT AS rows_rejected_as_unknown
+                FROM ids GROUP BY ALL
+            )
+            SELECT * FROM grouped
+            WHERE similar_form IN (SELECT similar_form FROM grouped GROUP BY 1 HAVING count(*) > 1)
+            ORDER BY similar_form, patient_id"""
+    )
