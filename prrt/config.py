@@ -30,6 +30,22 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("PRRT_WAREHOUSE") or DEFAULT_WAREHOUSE)
 
 
+def export_encoding() -> str | None:
+    """The export's declared text encoding (``PRRT_EXPORT_ENCODING``, e.g. ``cp1252``,
+    ``latin-1``, ``utf-16``), or None: UTF-8, with or without BOM (contract section 2)."""
+    import codecs
+
+    name = os.environ.get("PRRT_EXPORT_ENCODING", "").strip()
+    if not name:
+        return None
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        raise ValueError(f"PRRT_EXPORT_ENCODING={name!r} is not an encoding Python knows (e.g. cp1252, latin-1, "
+                         "utf-16)") from None
+    return None if canonical in ("utf-8", "utf-8-sig") else canonical
+
+
 @cache
 def dbt_var(name: str) -> object:
     """A var of the dbt project (``dbt/dbt_project.yml``): its rules' constants have one home

@@ -154,3 +154,45 @@ def test_patient_ids_differing_in_case_or_leading_zeros_are_listed(tmp_path):
                          " FROM audit.similar_patient_ids ORDER BY ALL").fetchall()
     assert listed == [("12345", "0012345", True, 0), ("12345", "12345", True, 0),
                       ("H-1", "H-001", True, 0), ("H-1", "h-001", False, 2)]
+
+
+def _labs_with_micro(encoding: str, good_rows: int = 0) -> bytes:
+    lines = ["patient_id;sample_date;analyte;value;unit;lln;uln"]
+    lines += [f"H-001;{1 + i % 28:02d}/01/2019;wbc;5,{i % 10};10^9/L;;" for i in range(good_rows)]
+    lines += ["H-001;05/02/2019;creatinine;97;µmol/L;;"]
+    return ("\r\n".join(lines) + "\r\n").encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_a_file_that_is_not_utf8_fails_whole_naming_the_line(tmp_path, encoding):
+    raw = write_export(tmp_path, {})
+    (raw / "labs.csv").write_bytes(_labs_with_micro(encoding, good_rows=600))  # the bad byte past the first 8 KB
+    with pytest.raises(ExportFileError, match=r"^labs.csv: line 602: not UTF-8: export the file as UTF-8, "
+                                              r"or declare its encoding with PRRT_EXPORT_ENCODING"):
+        load(raw)
+
+
+def test_a_utf16_file_is_named(tmp_path):
+    raw = write_export(tmp_path, {})
+    (raw / "labs.csv").write_bytes(_labs_with_micro("utf-16"))
+    with pytest.raises(ExportFileError, match=r"^labs.csv: line 1: the file is UTF-16"):
+        load(raw)
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "utf-16"])
+def test_a_declared_encoding_is_read(tmp_path, monkeypatch, encoding):
+    raw = write_export(tmp_path, {})
+    for path in raw.glob("*.csv"):  # the whole export in that encoding, as a hospital system writes it
+        path.write_bytes(path.read_bytes().decode("utf-8-sig").encode(encoding))
+    (raw / "labs.csv").write_bytes(_labs_with_micro(encoding, good_rows=3))
+    monkeypatch.setenv("PRRT_EXPORT_ENCODING", encoding)
+    con, summaries = load(raw)
+    assert (summaries["labs.csv"].rows_read, summaries["labs.csv"].rows_rejected) == (4, 0)
+    assert con.execute("SELECT value, unit, source_row FROM ingest.labs WHERE analyte = 'creatinine'").fetchall() == [
+        (97.0, "umol/L", 5)]
+
+
+def test_an_unknown_declared_encoding_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRRT_EXPORT_ENCODING", "klingon")
+    with pytest.raises(ExportFileError, match="PRRT_EXPORT_ENCODING='klingon' is not an encoding"):
+        load(write_export(tmp_path, {}))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from ..config import SEEDS_DIR
+from ..config import SEEDS_DIR, export_encoding
 from ..pseudonym import hmac_sql
 from .columns import PROBLEM_TYPE, column_parts, problem, problem_list, quote
-from .reader import ExportFileError, drop_text_table, load_text_table, read_header
+from .reader import ExportFileError, as_utf8, drop_text_table, load_text_table, read_header
 from .spec import (
     CYCLES,
     EXPORT_FILES,
@@ -218,7 +218,29 @@ def _checked_columns(spec: ExportFile) -> list[str]:
     return [n for n in dict.fromkeys(wanted) if n in names or n.startswith("raw_")]  # derived ones come with _rules
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str) -> FileSummary:
+def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str,
+               encoding: str | None = None) -> FileSummary:
+    with as_utf8(path, encoding) as readable:
+        summary = _load_utf8_file(con, spec, readable, key, run_id)
+    stat = path.stat()  # the export's own file, for the next refresh's plan
+    con.execute(
+        "INSERT INTO audit.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [summary.file_id, path.name, spec.name, stat.st_size, stat.st_mtime_ns, run_id, summary.loaded_at],
+    )
+    return FileSummary(summary.source_file, summary.rows_read, summary.rows_accepted, summary.rows_rejected)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    source_file: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    file_id: int
+    loaded_at: datetime
+
+
+def _load_utf8_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key: bytes, run_id: str) -> _Loaded:
     header = read_header(path)
     repeated = sorted({n for n in header.normalised if header.normalised.count(n) > 1})
     if repeated:  # which one holds the data? Never a guess
@@ -331,14 +353,9 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: ExportFile, path: Path, key
         [summary.source_file, summary.rows_read, summary.rows_accepted, summary.rows_rejected,
          now, ", ".join(ignored) or None],
     )
-    stat = path.stat()
-    con.execute(
-        "INSERT INTO audit.ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [file_id, path.name, spec.name, stat.st_size, stat.st_mtime_ns, run_id, now],
-    )
     for table in ("_checked", "_out", "_repeated", "_file_units", "_reader_errors", "_reader_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    return summary
+    return _Loaded(summary.source_file, summary.rows_read, summary.rows_accepted, summary.rows_rejected, file_id, now)
 
 
 def _reject_cycles_out_of_date_order(con: duckdb.DuckDBPyConnection) -> None:
@@ -444,6 +461,10 @@ def load_export(
     to load (an incremental refresh loads just the new ones); default all."""
     con.execute(AUDIT_DDL)
     _load_seeds(con, seeds_dir)
+    try:
+        encoding = export_encoding()
+    except ValueError as error:
+        raise ExportFileError(str(error)) from None
     summaries = []
     for spec in files:
         paths = export_files(raw_dir, spec)
@@ -451,7 +472,7 @@ def load_export(
             raise ExportFileError(f"{spec.filename}: file missing from export folder {raw_dir}")
         for path in paths:
             if only is None or path.name in only:
-                summaries.append(_load_file(con, spec, path, key, run_id))
+                summaries.append(_load_file(con, spec, path, key, run_id, encoding))
     record_similar_patient_ids(con)
     return summaries
 

@@ -8,8 +8,10 @@ look first; numpy finds their numbers when there are any). No Python runs per ro
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,17 +52,21 @@ def normalise_name(name: str) -> str:
     return "_".join(name.strip(TRIMMED).strip().lower().split())
 
 
+ENCODING_HINT = "export the file as UTF-8, or declare its encoding with PRRT_EXPORT_ENCODING (e.g. cp1252, latin-1, utf-16)"
+
+
 def read_header(path: Path) -> Header:
     # Only the header line is decoded here (a text-mode readline would decode the first ~8 KB,
-    # and fail on a bad byte in a data row that DuckDB rejects row by row).
+    # and fail on a bad byte in a data row, which the CSV reader then reports with its line).
     with path.open("rb") as handle:
         line = handle.readline()
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ExportFileError(f"{path.name}: line 1: the file is UTF-16, not UTF-8: {ENCODING_HINT}")
     try:
         first = line.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ExportFileError(
-            f"{path.name}: line 1: the header is not UTF-8 (byte {error.start + 1}): "
-            "export the file as UTF-8 (with or without BOM)"
+            f"{path.name}: line 1: not UTF-8 (byte {error.start + 1} of the header): {ENCODING_HINT}"
         ) from None
     if not first.strip():
         raise ExportFileError(f"{path.name}: line 1: no header row")
@@ -68,6 +74,29 @@ def read_header(path: Path) -> Header:
     delimiter = max(counts, key=counts.get)
     names = tuple(next(csv.reader(io.StringIO(first), delimiter=delimiter)))
     return Header(delimiter, names, tuple(normalise_name(n) for n in names))
+
+
+@contextlib.contextmanager
+def as_utf8(path: Path, encoding: str | None):
+    """``path`` itself when the export is UTF-8 (``encoding`` None), else a private UTF-8 copy
+    of it under the same name (so messages name the file), decoded from ``encoding`` and
+    removed on exit. Lines are kept as they are, so line numbers do not change."""
+    if encoding is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="prrt-transcode-") as directory:  # mode 0700
+        copy = Path(directory) / path.name
+        line = 1
+        try:
+            with path.open("r", encoding=encoding, newline="") as source, copy.open("w", encoding="utf-8",
+                                                                                    newline="") as target:
+                for text in source:
+                    target.write(text)
+                    line += 1
+        except UnicodeError:  # a byte that is not of the encoding, or UTF-16 without its byte-order mark
+            raise ExportFileError(f"{path.name}: line {line}: not valid {encoding}: check PRRT_EXPORT_ENCODING"
+                                  ) from None
+        yield copy
 
 
 def _blocks(path: Path, size: int | None = None):
@@ -197,6 +226,11 @@ def load_text_table(
                   string_agg(DISTINCT error_message, '; ')
            FROM _reader_errors GROUP BY line ORDER BY line"""
     ).fetchall()
+    # A byte that is not UTF-8 means the file is in another encoding (a latin-1 or cp1252
+    # export): rejecting its accented rows one by one would load the rest, so the file fails.
+    not_utf8 = [line for line, _, error_type, _ in reader_errors if error_type == "INVALID ENCODING"]
+    if not_utf8:
+        raise ExportFileError(f"{path.name}: line {not_utf8[0]}: not UTF-8: {ENCODING_HINT}")
     blanks = blank_lines(path) if scan.may_have_blank_lines else np.zeros(0, dtype=np.int64)
     skipped = np.union1d(blanks, np.array([r[0] for r in reader_errors], dtype=np.int64))
     skipped = skipped[skipped > 1]
