@@ -196,3 +196,39 @@ def test_an_unknown_declared_encoding_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("PRRT_EXPORT_ENCODING", "klingon")
     with pytest.raises(ExportFileError, match="PRRT_EXPORT_ENCODING='klingon' is not an encoding"):
         load(write_export(tmp_path, {}))
+
+
+def test_quoted_newlines_keep_every_line_number_true(tmp_path):
+    labs = [
+        "patient_id,sample_date,analyte,value,unit,lln,uln,comment",
+        'H-001,2019-01-05,hemoglobin,12.5,g/dL,,,"drawn twice\nsecond tube\r\nused"',  # lines 2-4
+        "H-001,2019-01-06,hemoglobin,12.6,g/dL,,,",                                     # line 5
+        "",                                                                             # line 6 blank
+        'H-001,2019-01-07,hemoglobin,12.7,furlongs,,,"a ""quoted""\nnote"',             # lines 7-8: bad unit
+        "H-001,2019-01-08,hemoglobin,12.8,g/dL,,,,one too many",                        # line 9: unreadable
+        "H-001,2019-01-09,hemoglobin,99,g/dL,,,",                                       # line 10: implausible
+    ]
+    raw = write_export(tmp_path, {}, comma=True)
+    (raw / "labs.csv").write_bytes(("\n".join(labs) + "\n").encode())
+    con, summaries = load(raw)
+    assert {line: [r[0] for r in rs] for line, rs in rejections(con, "labs.csv").items()} == {
+        7: ["unit"], 9: [None], 10: ["value"]}
+    assert con.execute("SELECT source_row, value FROM ingest.labs ORDER BY 1").fetchall() == [(2, 12.5), (5, 12.6)]
+    assert summaries["labs.csv"].rows_read == 5
+
+
+def test_line_numbers_at_3_million_rows_with_newlines_early(tmp_path):
+    header = "patient_id,sample_date,analyte,value,unit,lln,uln,comment\n"
+    early = 'H-001,2019-01-05,hemoglobin,12.5,g/dL,,,"two\nlines"\n'  # lines 2-3
+    n = 3_000_000
+    raw = write_export(tmp_path, {}, comma=True)
+    with (raw / "labs.csv").open("w") as handle:  # distinct rows (an uln of its own), else duplicates
+        handle.write(header + early + "".join(f"H-001,2019-01-06,wbc,5.1,10^9/L,,{10 + i},\n" for i in range(n - 2))
+                     + "H-001,2019-01-07,wbc,5.1,furlongs,,,\n")
+    con, summaries = load(raw)
+    assert summaries["labs.csv"].rows_read == n
+    # the last row: header + 2 lines of the first row + n - 2 rows -> line n + 2
+    assert con.execute("SELECT source_row, field FROM audit.rejected_rows WHERE source_file = 'labs.csv'"
+                       " AND field = 'unit'").fetchall() == [(n + 2, "unit")]
+    assert con.execute("SELECT min(source_row), max(source_row) FROM ingest.labs WHERE analyte = 'wbc'"
+                       " AND sample_date = DATE '2019-01-06'").fetchone() == (4, n + 1)

@@ -13,21 +13,23 @@ from prrt.ingest.reader import blank_lines, load_text_table, read_header, scan_b
 
 
 @pytest.mark.parametrize(
-    ("content", "blank", "trim"),
+    ("content", "blank", "trim", "quote"),
     [
-        (b"a,b\n1,2\n3,4\n", False, False),
-        (b"a,b\n1,2\n\n3,4\n", True, False),            # blank line
-        (b"a,b\r\n1,2\r\n\r\n3,4\r\n", True, False),    # blank line, CRLF
-        (b"a,b\n1, 2\n", False, True),                   # a space to trim
-        (b"a,b\n1,\xc2\xa02\n", False, True),            # a no-break space (U+00A0)
-        (b"a,b\n1,\xc2\xb5mol/L\n", False, True),        # any non-ASCII byte: trimmed to be safe
-        (b"", False, False),
+        (b"a,b\n1,2\n3,4\n", False, False, False),
+        (b"a,b\n1,2\n\n3,4\n", True, False, False),            # blank line
+        (b"a,b\r\n1,2\r\n\r\n3,4\r\n", True, False, False),    # blank line, CRLF
+        (b"a,b\n1, 2\n", False, True, False),                   # a space to trim
+        (b"a,b\n1,\t2\n", False, True, False),                  # a tab to trim
+        (b"a,b\n1,\xc2\xa02\n", False, True, False),            # a no-break space (U+00A0)
+        (b"a,b\n1,\xc2\xb5mol/L\n", False, True, False),        # any non-ASCII byte: trimmed to be safe
+        (b'a,b\n1,"x"\n', False, False, True),                 # a quote: a cell may span lines
+        (b"", False, False, False),
     ],
 )
-def test_byte_scan_flags(tmp_path, content, blank, trim):
+def test_byte_scan_flags(tmp_path, content, blank, trim, quote):
     path = tmp_path / "x.csv"
     path.write_bytes(content)
-    assert scan_bytes(path) == reader.ByteScan(blank, trim)
+    assert scan_bytes(path) == reader.ByteScan(blank, trim, quote)
 
 
 def test_byte_scan_never_misses_a_blank_line_or_a_space(tmp_path):

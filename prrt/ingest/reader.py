@@ -138,6 +138,7 @@ class ByteScan:
 
     may_have_blank_lines: bool
     may_need_trimming: bool
+    may_have_quoted_newlines: bool = True  # any '"' at all: a quoted cell may span lines
 
 
 def scan_bytes(path: Path) -> ByteScan:
@@ -149,21 +150,46 @@ def scan_bytes(path: Path) -> ByteScan:
     - cells that trimming would change: it strips only the ``TRIMMED`` characters (space,
       tab and non-ASCII spaces), so a file with no space or tab byte and no byte >= 0x80 (no
       non-ASCII character at all) has none."""
-    blank = non_ascii = has_space = False
+    blank = non_ascii = has_space = has_quote = False
     carried = np.zeros(0, np.uint8)  # the previous block's last byte: a pair may straddle blocks
     for chunk in _blocks(path, _SCAN_CHUNK):
-        if not has_space:
+        if not (has_space and has_quote):
             data = chunk.tobytes()
-            has_space = data.find(b" ") != -1 or data.find(b"\t") != -1
+            has_space = has_space or data.find(b" ") != -1 or data.find(b"\t") != -1
+            has_quote = has_quote or data.find(b'"') != -1
         non_ascii = non_ascii or int(chunk.max()) >= 0x80
         if not blank:
             pairs = np.concatenate((carried, chunk))
             # a newline (10) followed by a byte 8-15 (\n, \r among them): (b | 7) == 15
             blank = bool(((pairs[:-1] == 10) & ((pairs[1:] | 7) == 15)).any())
         carried = chunk[-1:]
-        if blank and (non_ascii or has_space):
+        if blank and (non_ascii or has_space) and has_quote:
             break
-    return ByteScan(blank, has_space or non_ascii)
+    return ByteScan(blank, has_space or non_ascii, has_quote)
+
+
+def continuation_lines(path: Path) -> np.ndarray:
+    """1-based numbers of the lines that begin inside a quoted cell (after a newline with an
+    odd number of '"' before it; a doubled '""' keeps the parity, as in RFC 4180): part of
+    the record started above them, not rows of their own."""
+    continuations: list[np.ndarray] = []
+    newlines_before = quotes_before = 0
+    for chunk in _blocks(path):
+        newlines = np.flatnonzero(chunk == 10)
+        quotes = np.flatnonzero(chunk == 34)
+        odd = (quotes_before + np.searchsorted(quotes, newlines)) % 2 == 1
+        # the chunk's j-th newline ends line newlines_before + j + 1: the line after it continues
+        continuations.append(newlines_before + np.flatnonzero(odd) + 2)
+        quotes_before += quotes.size
+        newlines_before += newlines.size
+    return np.concatenate(continuations) if continuations else np.zeros(0, dtype=np.int64)
+
+
+def physical_lines(records: np.ndarray, continuations: np.ndarray) -> np.ndarray:
+    """The file lines of DuckDB's record numbers: DuckDB counts a record with quoted newlines
+    as one line. The i-th continuation line c_i (0-based) has c_i - i - 1 record lines before
+    it, so record L starts after the continuation lines with c_i - i <= L."""
+    return records + np.searchsorted(continuations - np.arange(continuations.size), records, side="right")
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, header: Header, keep: list[int], trim: bool) -> None:
@@ -221,18 +247,24 @@ def load_text_table(
         # lenient parse would silently drop fields, so the file fails with the reason.
         reason = str(error).splitlines()[0]
         raise ExportFileError(f"{path.name}: not a readable CSV file ({reason})") from error
-    reader_errors = con.execute(
+    refused = con.execute(
         """SELECT line, any_value(column_name), any_value(error_type),
                   string_agg(DISTINCT error_message, '; ')
            FROM _reader_errors GROUP BY line ORDER BY line"""
     ).fetchall()
+    # DuckDB numbers records, not lines: a quoted cell's newlines shift every later line
+    continuations = continuation_lines(path) if scan.may_have_quoted_newlines else np.zeros(0, dtype=np.int64)
+    error_lines = physical_lines(np.array([r[0] for r in refused], dtype=np.int64), continuations)
+    reader_errors = [(int(line), *rest) for line, (_, *rest) in zip(error_lines, refused)]
     # A byte that is not UTF-8 means the file is in another encoding (a latin-1 or cp1252
     # export): rejecting its accented rows one by one would load the rest, so the file fails.
     not_utf8 = [line for line, _, error_type, _ in reader_errors if error_type == "INVALID ENCODING"]
     if not_utf8:
         raise ExportFileError(f"{path.name}: line {not_utf8[0]}: not UTF-8: {ENCODING_HINT}")
     blanks = blank_lines(path) if scan.may_have_blank_lines else np.zeros(0, dtype=np.int64)
-    skipped = np.union1d(blanks, np.array([r[0] for r in reader_errors], dtype=np.int64))
+    # lines that start no accepted row: blank lines, refused records, and the continuation
+    # lines of records with a quoted newline
+    skipped = np.union1d(np.union1d(blanks, error_lines), continuations)
     skipped = skipped[skipped > 1]
     columns = ", ".join(f"c{i}" for i in keep)
 
