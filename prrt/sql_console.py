@@ -385,6 +385,13 @@ def _literal(value) -> str:
 # --- schema browser ----------------------------------------------------------------------
 
 
+def visible_columns(columns: pd.DataFrame) -> pd.DataFrame:
+    """`columns` (schema_name, table_name, column_name, ...) without HIDDEN_COLUMNS."""
+    hidden = {(s, t, c) for (s, t), names in HIDDEN_COLUMNS.items() for c in names}
+    keep = [(s, t, c) not in hidden for s, t, c in zip(columns["schema_name"], columns["table_name"], columns["column_name"])]
+    return columns[keep].reset_index(drop=True)
+
+
 def describe_columns(columns: pd.DataFrame, manifest: Path | None = None) -> pd.DataFrame:
     """`columns` (schema_name, table_name, column_name, data_type) plus dbt's descriptions.
 
