@@ -39,6 +39,9 @@ DYNAMIC_SQL_FUNCTIONS: frozenset[str] = frozenset({
     "query", "query_table", "json_execute_serialized_sql",
 })
 DENIED_FUNCTIONS: frozenset[str] = HASH_FUNCTIONS | DYNAMIC_SQL_FUNCTIONS
+# Built-in table macros that call query_table() on a string: refused where they are used as a
+# table (FROM histogram('t', col)); the aggregate histogram(col) of the same name stays.
+DENIED_TABLE_FUNCTIONS: frozenset[str] = frozenset({"histogram", "histogram_values"})
 
 READ_STATEMENTS = {"SELECT", "EXPLAIN"}
 STATEMENT_HINTS = {
@@ -189,7 +192,10 @@ def check_functions(con, sql: str) -> None:
     if tree.get("error") or not tree.get("statements"):
         raise Rejected("The console runs queries it can check: SELECT, WITH, FROM, DESCRIBE, SHOW, "
                        "SUMMARIZE, PIVOT with an IN list, EXPLAIN.")
-    for name in sorted(_function_names(tree)):
+    for name, as_table in sorted(_function_calls(tree)):
+        if as_table and name in DENIED_TABLE_FUNCTIONS:
+            raise Rejected(f"The table function {name}() is not available in the console: it runs a query "
+                           "built from a string. Use the aggregate histogram(column) instead.")
         if name in HASH_FUNCTIONS:
             raise Rejected(f"Hash functions such as {name}() are not available in the console "
                            "(they could rebuild patient keys).")
@@ -198,19 +204,22 @@ def check_functions(con, sql: str) -> None:
                            "Write the query itself.")
 
 
-def _function_names(node) -> set[str]:
-    names: set[str] = set()
-    stack = [node]
+def _function_calls(node) -> set[tuple[str, bool]]:
+    """(function name, called as a table function) for every call in a serialised parse tree."""
+    calls: set[tuple[str, bool]] = set()
+    stack = [(node, False)]
     while stack:
-        item = stack.pop()
+        item, as_table = stack.pop()
         if isinstance(item, dict):
             name = item.get("function_name")
             if isinstance(name, str):
-                names.add(name.lower())
-            stack.extend(item.values())
+                calls.add((name.lower(), as_table))
+            table_ref = item.get("type") == "TABLE_FUNCTION"
+            for key, value in item.items():
+                stack.append((value, table_ref and key == "function"))
         elif isinstance(item, list):
-            stack.extend(item)
-    return names
+            stack.extend((child, False) for child in item)
+    return calls
 
 
 def without_tail(sql: str) -> str:
