@@ -1,41 +1,33 @@
 """The app's SQL console: one read-only query against a sanitised snapshot of the warehouse.
 
 Why a snapshot. DuckDB has no per-schema privileges, and a check of the SQL text cannot be
-complete (``query('SELECT ...')``, ``query_table(...)`` build table references from
-strings). So the user's SQL never runs where identifying data is reachable: once per
+complete. So the user's SQL never runs where identifying data is reachable: once per
 published warehouse version (path, inode, mtime) the tables of the allowed schemas
 (``marts``, ``analytics``, ``reference``, ``audit``) are copied into a separate DuckDB file,
 the *snapshot*, in ``.sql_console/`` next to the warehouse (a private temporary directory
-when that is not writable). ``ingest`` (patient_id, birth_date), ``staging`` and
-``intermediate`` are not in it, not even their names; no SQL trick can reach data that is
-not in the file. A file rather than an in-memory copy per query keeps memory flat at any
-size (a 100,000-patient warehouse has ~10 M lab rows); the copy costs seconds once a night.
+when that is not writable; directory 0700, files 0600). ``ingest`` (patient_id, birth_date),
+``lineage``, ``staging`` and ``intermediate`` are not in it, not even their names, and neither
+are the columns of `HIDDEN_COLUMNS` (identifiers and server paths of the audit schema: the
+console is for analysts on pseudonymised data). No SQL trick can reach what is not in the file.
 
-Each call then starts a fresh in-memory DuckDB *instance* (its own, never the app's cached
-warehouse connections), ATTACHes the snapshot READ_ONLY as catalog ``warehouse`` (so dbt's
-``"warehouse"."marts"."dim_patient"`` names work) and locks it down before any user SQL:
+Why a child process. Each query runs in a fresh ``python -I -m prrt.sql_console_worker``
+(see that module), never in the Streamlit server: the worker caps its own address space
+(``RLIMIT_AS``), the parent kills it at a wall-clock deadline and reads at most
+``max_result_bytes`` of its reply (an Arrow IPC stream), so no query can grow the server's
+memory. In the worker a fresh in-memory DuckDB instance ATTACHes the snapshot READ_ONLY as
+catalog ``warehouse`` through a ``console://`` file system (so no server path is visible in
+``duckdb_databases()`` or the settings) and is locked before any user SQL:
+``enable_external_access = false``, extension autoload/install off, no persistent secrets,
+no Python replacement scans, ``memory_limit``, ``threads``, ``temp_directory = ''``,
+``max_execution_time``, neutral home/extension/secret directories, ``lock_configuration``.
 
-- ``enable_external_access = false``: no file or network reads or writes (read_csv,
-  read_blob, glob, COPY, EXPORT), no ATTACH of files, no INSTALL/LOAD; only the snapshot
-  (and its WAL names, which DuckDB allows for an attached file) stay reachable;
-- extension autoload/autoinstall off, community extensions and persistent secrets off,
-  Python replacement scans off (a query cannot read the app's DataFrames by name);
-- ``memory_limit``, ``threads``, ``temp_directory = ''`` (nothing spills to disk: an
-  over-large query fails with out-of-memory instead), ``max_execution_time`` (DuckDB's
-  statement timeout, in ms; a watchdog thread calls ``interrupt()`` as a second line);
-- ``lock_configuration = true``: SET / RESET / PRAGMA cannot undo any of the above.
-
-On top of the engine's guarantees the statement is checked with DuckDB's own parser:
-exactly one statement, of type SELECT (which includes WITH, FROM-first, VALUES, DESCRIBE,
-SHOW, SUMMARIZE, PIVOT with an IN list) or EXPLAIN. The result is capped by a LIMIT of
-``max_rows + 1`` on the relation, so a huge result is never materialised. The snapshot is
-attached read-only and the instance is discarded when the call ends: nothing persists.
-Every failure the user can cause is a `QueryRejected` whose message names the rule, never
-a traceback.
-
-The audit schema stays visible although ``audit.rejected_rows`` holds ``patient_id`` (and
-the rejected value): data managers need them to find and fix a rejected row in the
-clinical system, and the console is part of the data-management app (see the README).
+The statement is checked with DuckDB's own parser: exactly one SELECT (WITH, FROM-first,
+VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT with an IN list) or EXPLAIN [ANALYZE], and no hash
+or dynamic-SQL function anywhere in its serialised parse tree (fail closed). DuckDB itself
+then caps the output: every cell that is not a number, date or time is cast to VARCHAR and
+cut at ``max_cell_chars`` with a visible marker, and a LIMIT of ``max_rows + 1`` stops the
+scan. One query at a time per user. Every failure the user can cause is a `QueryRejected`
+whose one-line message names the rule, never a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +36,10 @@ import hashlib
 import json
 import os
 import re
+import selectors
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,27 +50,34 @@ import duckdb
 import pandas as pd
 
 from . import config
+from . import sql_console_worker as worker_module
 
-# Schemas the console exposes. `ingest` (identifying), `staging` and `intermediate` are not.
+# Schemas the console exposes. `ingest` and `lineage` (identifying), `staging` and
+# `intermediate` (dbt's working layers) are not copied into the snapshot at all.
 ALLOWED_SCHEMAS: tuple[str, ...] = ("marts", "analytics", "reference", "audit")
-HIDDEN_SCHEMAS: tuple[str, ...] = ("ingest", "staging", "intermediate")
+HIDDEN_SCHEMAS: tuple[str, ...] = ("ingest", "lineage", "staging", "intermediate")
+
+# THE one place that says which columns of the allowed schemas stay out of the snapshot:
+# (schema, table) -> {column: why}. Every audit table was inspected (rejected_rows,
+# load_summary, ingested_files, refresh_plan, refresh_history, run_log, check_results);
+# the others hold file names, counts, run ids, fingerprints and timestamps only.
+HIDDEN_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
+    ("audit", "rejected_rows"): {
+        "patient_id": "the hospital's patient identifier",
+        "value": "the rejected value, which can be a birth date or a record number",
+    },
+    ("audit", "refresh_history"): {
+        "raw_dir": "the export folder: an absolute path of the server",
+    },
+}
 SNAPSHOT_DIR_NAME = ".sql_console"
 
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
-_STATEMENT_HINTS = {
-    "SET": "settings are fixed in the console",
-    "PRAGMA": "settings are fixed in the console",
-    "CALL": "settings are fixed in the console",
-    "VARIABLE_SET": "settings are fixed in the console",
-    "ATTACH": "the console sees the published warehouse only",
-    "DETACH": "the console sees the published warehouse only",
-    "LOAD": "extensions cannot be installed or loaded",
-    "COPY": "it cannot write files: use the Download CSV button",
-    "EXPORT": "it cannot write files: use the Download CSV button",
-    # DuckDB makes a PIVOT without an IN list (and CREATE ... AS PIVOT) a multi-statement.
-    "MULTI": "give PIVOT an explicit IN list, e.g. PIVOT marts.dim_patient ON sex IN ('F', 'M') USING count(*)",
-}
-_WRITE_HINT = "the warehouse is read-only here"
+MAX_SQL_CHARS = 100_000
+# The worker's address-space cap (RLIMIT_AS): DuckDB's memory_limit plus room for the
+# interpreter, DuckDB's and Arrow's code, thread stacks and the allocations DuckDB does not
+# count (measured: an idle worker is ~115 MB resident and runs with 1 GB of address space).
+WORKER_HEADROOM_BYTES = 1 * 2**30
+WORKER_START_GRACE_S = 10  # wall-clock kill at timeout_s + this (start-up on a busy machine)
 
 
 # Starting points offered by the app's SQL page (title -> query).
@@ -137,79 +140,146 @@ class QueryResult:
     frame: pd.DataFrame
     truncated: bool  # more than max_rows rows: only the first max_rows are in `frame`
     elapsed_s: float  # running and fetching the user's query (not the sandbox set-up)
+    worker_peak_rss_kb: int = 0  # the worker process's peak resident memory
+    total_s: float = 0.0  # the whole call, worker start-up included
+
+
+_running: set[str] = set()
+_running_lock = threading.Lock()
 
 
 def run_query(
     warehouse: Path,
     sql: str,
     *,
+    user: str = "local",
     max_rows: int = 10_000,
     timeout_s: float = 10,
     memory_limit: str = "1GB",
     threads: int = 2,
+    max_cell_chars: int = 1_000,
+    max_result_bytes: int = 64 * 2**20,
 ) -> QueryResult:
-    """Run one read-only statement against the allowed schemas of `warehouse`."""
-    if max_rows < 1 or timeout_s <= 0:
-        raise ValueError("max_rows must be >= 1 and timeout_s > 0")
+    """Run one read-only statement against the allowed schemas of `warehouse`, in a worker
+    process, for `user` (one query at a time per user)."""
+    if max_rows < 1 or timeout_s <= 0 or max_cell_chars < 1 or max_result_bytes < 1:
+        raise ValueError("max_rows, max_cell_chars, max_result_bytes must be >= 1 and timeout_s > 0")
     warehouse = Path(warehouse)
     if not warehouse.is_file():
         raise QueryRejected(f"No warehouse at {warehouse}: run `prrt refresh` first.")
-    con = _sandbox(warehouse, timeout_s=timeout_s, memory_limit=memory_limit, threads=threads)
+    if len(sql or "") > MAX_SQL_CHARS:
+        raise QueryRejected(f"The query is longer than {MAX_SQL_CHARS:,} characters.")
+    with _running_lock:
+        if user in _running:
+            raise QueryRejected("You already have a query running: wait for it to finish (one query at a time).")
+        _running.add(user)
     try:
-        statement = _single_read_statement(con, sql)
-        watchdog = threading.Timer(timeout_s + 2, con.interrupt)
-        watchdog.daemon = True
-        started = time.perf_counter()
-        watchdog.start()
         try:
-            frame = con.sql(_without_tail(statement.query)).limit(max_rows + 1).df()
-        except duckdb.Error as exc:
-            raise QueryRejected(_user_message(exc, timeout_s, memory_limit)) from None
-        finally:
-            watchdog.cancel()
-        elapsed = time.perf_counter() - started
+            snapshot_file = snapshot(warehouse)
+        except (duckdb.Error, OSError) as exc:
+            raise QueryRejected(f"The warehouse could not be opened for the console ({type(exc).__name__}).") from None
+        request = {
+            "sql": sql or "", "snapshot": str(snapshot_file), "max_rows": max_rows, "timeout_s": timeout_s,
+            "memory_limit": memory_limit, "threads": threads, "max_cell_chars": max_cell_chars,
+            "max_result_bytes": max_result_bytes, "parent_pid": os.getpid(),
+            "address_space_bytes": _parse_bytes(memory_limit) + WORKER_HEADROOM_BYTES,
+            "allowed_schemas": list(ALLOWED_SCHEMAS), "hidden_schemas": list(HIDDEN_SCHEMAS),
+        }
+        return _run_worker(request, deadline_s=timeout_s + WORKER_START_GRACE_S)
     finally:
-        con.close()
-    truncated = len(frame) > max_rows
+        with _running_lock:
+            _running.discard(user)
+
+
+def _run_worker(request: dict, *, deadline_s: float) -> QueryResult:
+    import pyarrow as pa
+
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-I", "-m", "prrt.sql_console_worker"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        cwd=Path(request["snapshot"]).parent,
+        # No inherited secrets (PRRT_PSEUDONYM_KEY...) and no HOME: the worker needs neither.
+        env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "TZ": os.environ.get("TZ", "UTC")},
+        start_new_session=True,
+    )
+    reply, cap, timed_out, too_big = bytearray(), request["max_result_bytes"] + 2**16, False, False
+    try:
+        worker.stdin.write(json.dumps(request).encode())
+        worker.stdin.close()
+        with selectors.DefaultSelector() as selector:
+            selector.register(worker.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline_s - (time.perf_counter() - started)
+                if left <= 0:
+                    timed_out = True
+                    break
+                if not selector.select(timeout=left):
+                    continue
+                chunk = os.read(worker.stdout.fileno(), 2**20)
+                if not chunk:
+                    break
+                reply += chunk
+                if len(reply) > cap:
+                    too_big = True
+                    break
+    except OSError:
+        pass
+    finally:
+        if timed_out or too_big:
+            worker.kill()
+        worker.stdout.close()
+        _, status, usage = os.wait4(worker.pid, 0)
+        worker.returncode = os.waitstatus_to_exitcode(status)
+    total = time.perf_counter() - started
+    if timed_out:
+        raise QueryRejected(worker_module.timeout_message(request["timeout_s"]))
+    if too_big:
+        raise QueryRejected(f"The result is larger than the console's {request['max_result_bytes'] // 2**20} MB: "
+                            "select fewer columns or rows.")
+    line, _, payload = bytes(reply).partition(b"\n")
+    try:
+        header = json.loads(line)
+    except ValueError:
+        # No reply: the worker died -- the kernel refused it memory (RLIMIT_AS) or it crashed.
+        raise QueryRejected(worker_module.memory_message(request["memory_limit"])) from None
+    last_query.update(peak_rss_kb=usage.ru_maxrss, total_s=total)
+    if not header.get("ok"):
+        raise QueryRejected(_without_server_paths(str(header.get("message") or "The query failed."), request))
+    with pa.ipc.open_stream(payload) as stream:
+        table = stream.read_all()
+    frame = table.to_pandas()
+    del table
+    truncated = len(frame) > request["max_rows"]
     if truncated:
-        frame = frame.iloc[:max_rows]
-    return QueryResult(frame=frame, truncated=truncated, elapsed_s=elapsed)
+        frame = frame.iloc[: request["max_rows"]]
+    return QueryResult(frame=frame, truncated=truncated, elapsed_s=float(header["elapsed_s"]),
+                       worker_peak_rss_kb=int(usage.ru_maxrss), total_s=total)
+
+
+# The last worker's peak resident memory (kB) and wall time (s), also for rejected queries:
+# what tests/sql_console/test_red_team.py measures.
+last_query: dict[str, float] = {}
+
+
+def _without_server_paths(message: str, request: dict) -> str:
+    """Second line of defence: no message names the snapshot's directory."""
+    directory = str(Path(request["snapshot"]).parent)
+    return message.replace(request["snapshot"], "warehouse.duckdb").replace(directory, "…")
+
+
+def _parse_bytes(limit: str) -> int:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*", limit, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"memory_limit {limit!r}: use e.g. '1GB' or '500MB'")
+    unit = (match.group(2) or "B").upper().replace("I", "")
+    return int(float(match.group(1)) * {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit])
 
 
 def _sandbox(warehouse: Path, *, timeout_s: float, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    """A fresh, locked in-memory instance with the warehouse's snapshot attached read-only."""
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "autoload_known_extensions": False,
-            "autoinstall_known_extensions": False,
-            "allow_community_extensions": False,
-            "allow_persistent_secrets": False,
-            "python_enable_replacements": False,
-            "memory_limit": memory_limit,
-            "threads": threads,
-            "temp_directory": "",
-        },
-    )
-    try:
-        for attempt in (1, 2):
-            try:
-                con.execute(f"ATTACH {_literal(snapshot(warehouse))} AS warehouse (READ_ONLY)")
-                break
-            except duckdb.IOException:
-                if attempt == 2:  # a refresh published a new warehouse meanwhile: one retry
-                    raise
-        con.execute("USE warehouse")
-        con.execute("SET enable_external_access = false")
-        con.execute(f"SET max_execution_time = {max(1, round(timeout_s * 1000))}")
-        con.execute("SET lock_configuration = true")
-    except (duckdb.Error, OSError) as exc:
-        con.close()
-        raise QueryRejected(f"The warehouse could not be opened for the console ({type(exc).__name__}).") from None
-    except BaseException:
-        con.close()
-        raise
-    return con
+    """The worker's locked instance, built in this process (for tests of the engine's own refusals)."""
+    return worker_module.sandbox(str(snapshot(warehouse)), timeout_s=timeout_s, memory_limit=memory_limit,
+                                 threads=threads)
 
 
 _snapshot_lock = threading.Lock()
@@ -235,13 +305,17 @@ def snapshot(warehouse: Path) -> Path:
             partial = directory / f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial"
             try:
                 _copy_allowed_schemas(warehouse, partial)
+                os.chmod(partial, 0o600)
                 after = os.stat(warehouse)
                 if (after.st_ino, after.st_mtime_ns) != (before.st_ino, before.st_mtime_ns):
                     continue  # replaced while copying: copy the new one
                 os.replace(partial, path)
             finally:
                 for leftover in directory.glob(f"{partial.name}*"):
-                    leftover.unlink(missing_ok=True)
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover, ignore_errors=True)
+                    else:
+                        leftover.unlink(missing_ok=True)
             for old in directory.glob(f"{tag}-*.duckdb"):
                 if old != path:
                     old.unlink(missing_ok=True)  # a session still reading it keeps its open file
@@ -250,14 +324,16 @@ def snapshot(warehouse: Path) -> Path:
 
 
 def _snapshot_dir(warehouse: Path) -> Path:
-    """`.sql_console/` next to the warehouse (same protection as the warehouse itself), else a
-    private directory in the system's temporary directory."""
+    """`.sql_console/` next to the warehouse (mode 0700), else a private directory in the
+    system's temporary directory."""
     for directory in (
         warehouse.parent / SNAPSHOT_DIR_NAME,
         Path(tempfile.gettempdir()) / f"prrt-sql-console-{os.getuid() if hasattr(os, 'getuid') else 'user'}",
     ):
         try:
             directory.mkdir(mode=0o700, exist_ok=True)
+            if directory.stat().st_uid == os.getuid():
+                os.chmod(directory, 0o700)  # mkdir's mode is subject to the umask; an old one may be wider
         except OSError:
             continue
         if os.access(directory, os.W_OK | os.X_OK):
@@ -266,6 +342,8 @@ def _snapshot_dir(warehouse: Path) -> Path:
 
 
 def _copy_allowed_schemas(warehouse: Path, target: Path) -> None:
+    """Copy the allowed schemas of `warehouse` into a new file `target`, without HIDDEN_COLUMNS
+    (made 0600 by the caller; the 0700 directory keeps it private meanwhile)."""
     with duckdb.connect(":memory:", config={"autoload_known_extensions": False,
                                             "autoinstall_known_extensions": False}) as con:
         con.execute(f"SET temp_directory = {_literal(target.parent / (target.name + '.tmp'))}")
@@ -286,66 +364,14 @@ def _copy_allowed_schemas(warehouse: Path, target: Path) -> None:
             con.execute(f"CREATE SCHEMA snapshot.{_ident(schema)}")
         for schema, table in relations:
             name = f"{_ident(schema)}.{_ident(table)}"
-            con.execute(f"CREATE TABLE snapshot.{name} AS FROM source.{name}")
+            present = {c for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = 'source'"
+                " AND schema_name = $1 AND table_name = $2", [schema, table]).fetchall()}
+            hidden = [c for c in HIDDEN_COLUMNS.get((schema, table), {}) if c in present]
+            columns = f"* EXCLUDE ({', '.join(map(_ident, hidden))})" if hidden else "*"
+            con.execute(f"CREATE TABLE snapshot.{name} AS SELECT {columns} FROM source.{name}")
         con.execute("DETACH snapshot")
         con.execute("DETACH source")
-
-
-def _single_read_statement(con: duckdb.DuckDBPyConnection, sql: str):
-    try:
-        statements = con.extract_statements(sql or "")
-    except duckdb.Error as exc:
-        raise QueryRejected(_clean(str(exc))) from None
-    if not statements:
-        raise QueryRejected("Enter a query.")
-    if len(statements) > 1:
-        raise QueryRejected(f"Run one statement at a time (found {len(statements)}).")
-    statement = statements[0]
-    kind = str(statement.type).rsplit(".", 1)[-1]
-    if kind not in _READ_STATEMENTS:
-        hint = _STATEMENT_HINTS.get(kind, _WRITE_HINT)
-        raise QueryRejected(
-            f"Only read-only queries (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) run in "
-            f"the console, not {kind}: {hint}."
-        )
-    return statement
-
-
-def _without_tail(sql: str) -> str:
-    """`sql` without its trailing `;` and comments, so that it can be wrapped in a LIMIT."""
-    end = len(sql)
-    for offset, kind in reversed(duckdb.tokenize(sql)):
-        if kind == duckdb.token_type.comment or (kind == duckdb.token_type.operator and sql[offset] == ";"):
-            end = offset
-        else:
-            break
-    return sql[:end].rstrip()
-
-
-def _user_message(exc: duckdb.Error, timeout_s: float, memory_limit: str) -> str:
-    text = str(exc)
-    if isinstance(exc, duckdb.InterruptException):
-        return (f"The query ran longer than {timeout_s:g} s and was stopped. Narrow it down "
-                "(filters, LIMIT, fewer joins) or run it with the duckdb CLI.")
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return (f"The query needed more than the console's {memory_limit} of memory and was stopped. "
-                "Aggregate or filter more, or run it with the duckdb CLI.")
-    if isinstance(exc, duckdb.PermissionException):
-        return ("The console cannot read or write files, attach databases or load extensions: "
-                f"it sees the warehouse's {', '.join(ALLOWED_SCHEMAS)} schemas only.")
-    if "configuration has been locked" in text:
-        return "Settings are fixed in the console and cannot be changed."
-    hidden = re.search(r'schema "(?:[^"]*\.)?(\w+)" does not exist', text)
-    if hidden and hidden.group(1) in HIDDEN_SCHEMAS:
-        return (f"Schema {hidden.group(1)} is not available in the console"
-                + (" (it holds identifying data: patient_id, birth_date)" if hidden.group(1) == "ingest" else "")
-                + f". The console sees {', '.join(ALLOWED_SCHEMAS)}.")
-    return _clean(text)
-
-
-def _clean(message: str) -> str:
-    """DuckDB's message without the internal stack trace some errors carry."""
-    return message.split("\n\nStack Trace", 1)[0].strip()
 
 
 def _ident(name: str) -> str:
@@ -357,6 +383,13 @@ def _literal(value) -> str:
 
 
 # --- schema browser ----------------------------------------------------------------------
+
+
+def visible_columns(columns: pd.DataFrame) -> pd.DataFrame:
+    """`columns` (schema_name, table_name, column_name, ...) without HIDDEN_COLUMNS."""
+    hidden = {(s, t, c) for (s, t), names in HIDDEN_COLUMNS.items() for c in names}
+    keep = [(s, t, c) not in hidden for s, t, c in zip(columns["schema_name"], columns["table_name"], columns["column_name"])]
+    return columns[keep].reset_index(drop=True)
 
 
 def describe_columns(columns: pd.DataFrame, manifest: Path | None = None) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import streamlit as st
 import vl_convert as vlc
 
 from prrt.config import dbt_var
+from streamlit_app.downloads import csv_bytes
 
 RESPONSE_ORDER = ["CR", "PR", "SD", "PD", "NE", "missing"]
 RESPONSE_COLOURS = ["#1a9850", "#91cf60", "#fdd835", "#d73027", "#9e9e9e", "#d9d9d9"]
@@ -88,7 +89,7 @@ def table(df: pd.DataFrame, name: str, *, csv: Callable[[], pd.DataFrame] | None
     st.dataframe(df, **options)
     full = csv or (lambda: df)
     st.download_button(
-        "CSV", data=lambda: full().to_csv(index=False).encode("utf-8"), file_name=f"{slug}.csv", mime="text/csv",
+        "CSV", data=lambda: csv_bytes(full()), file_name=f"{slug}.csv", mime="text/csv",
         key=f"download_csv_{slug}", on_click="ignore", icon=":material/download:",
     )
 

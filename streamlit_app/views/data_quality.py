@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from streamlit_app import data
+from streamlit_app.downloads import csv_bytes
 
 st.title("Data quality")
 
@@ -76,7 +77,7 @@ else:
     st.caption(f"{len(shown):,} of {len(rejected):,} rejected rows. `source_row` is the line in the file "
                "(header = line 1); a row with several problems appears once per problem.")
     st.dataframe(shown, hide_index=True, key="rejected_rows")
-    st.download_button("Download CSV", shown.to_csv(index=False).encode(), file_name="rejected_rows.csv",
+    st.download_button("Download CSV", csv_bytes(shown), file_name="rejected_rows.csv",
                        mime="text/csv", icon=":material/download:", on_click="ignore")
 
 # --- checks --------------------------------------------------------------------------------

@@ -4,18 +4,31 @@ import streamlit as st
 
 from prrt import sql_console
 from streamlit_app import data
+from streamlit_app.downloads import csv_bytes
 
 MAX_ROWS = 10_000
 TIMEOUT_S = 10
 MEMORY_LIMIT = "1GB"
+MAX_CELL_CHARS = 1_000
+
+
+def _user() -> str:
+    """The signed-in user's identity (one query at a time each), "local" without sign-in."""
+    try:
+        return getattr(st.user, "email", None) or "local"
+    except Exception:  # no sign-in configured
+        return "local"
+
 
 st.title("SQL")
 st.caption(
-    f"One read-only query at a time on the published warehouse's "
-    f"{', '.join(f'`{s}`' for s in sql_console.ALLOWED_SCHEMAS)} schemas "
-    f"(DuckDB SQL). At most {MAX_ROWS:,} rows are shown; a query is stopped after {TIMEOUT_S} s "
-    f"or {MEMORY_LIMIT} of memory. The identifying `ingest` schema (patient_id, birth_date) and "
-    "dbt's working layers are not available here; no files, no extensions, no settings."
+    f"One read-only query at a time per user on a pseudonymised copy of the published warehouse's "
+    f"{', '.join(f'`{s}`' for s in sql_console.ALLOWED_SCHEMAS)} schemas (DuckDB SQL). "
+    f"At most {MAX_ROWS:,} rows, text cells cut at {MAX_CELL_CHARS:,} characters; a query is "
+    f"stopped after {TIMEOUT_S} s or {MEMORY_LIMIT} of memory. Not available: the identifying "
+    "`ingest` and `lineage` schemas, dbt's working layers, patient_id and rejected values in "
+    "`audit`, server paths, hash functions (sha256, md5, hash...) and query()/query_table(); "
+    "no files, no extensions, no settings."
 )
 
 if data.version() is None:
@@ -39,7 +52,8 @@ if st.button("Run", key="run", type="primary", icon=":material/play_arrow:", sho
         with st.spinner("Running…"):
             st.session_state["sql_outcome"] = sql_console.run_query(
                 data.warehouse_file(), st.session_state["sql"],
-                max_rows=MAX_ROWS, timeout_s=TIMEOUT_S, memory_limit=MEMORY_LIMIT,
+                user=_user(), max_rows=MAX_ROWS, timeout_s=TIMEOUT_S, memory_limit=MEMORY_LIMIT,
+                max_cell_chars=MAX_CELL_CHARS,
             )
     except sql_console.QueryRejected as rejected:
         st.session_state["sql_outcome"] = rejected
@@ -58,12 +72,12 @@ elif isinstance(outcome, sql_console.QueryResult):
         )
     st.dataframe(outcome.frame, hide_index=True)
     st.download_button(
-        "Download CSV", outcome.frame.to_csv(index=False).encode(), file_name="query.csv",
+        "Download CSV", csv_bytes(outcome.frame), file_name="query.csv",
         mime="text/csv", icon=":material/download:", on_click="ignore",
     )
 
 with st.expander("Tables and columns", icon=":material/schema:"):
-    columns = sql_console.describe_columns(data.console_columns())
+    columns = sql_console.describe_columns(sql_console.visible_columns(data.console_columns()))
     tables = sql_console.table_descriptions()
     names = list(dict.fromkeys(zip(columns["schema_name"], columns["table_name"])))
     chosen = st.selectbox("Table", names, format_func=lambda name: f"{name[0]}.{name[1]}", key="schema_table")
@@ -79,6 +93,8 @@ with st.expander("Tables and columns", icon=":material/schema:"):
     st.caption(
         "Descriptions come from the dbt project (`dbt/models/**/*.yml`). Hidden from the console: "
         + ", ".join(f"`{s}`" for s in sql_console.HIDDEN_SCHEMAS)
-        + ". `audit.rejected_rows` keeps `patient_id` so data managers can find a rejected row "
-        "in the clinical system."
+        + ". Left out of the console's copy: "
+        + "; ".join(f"`{schema}.{table}.{column}`" for (schema, table), columns in sql_console.HIDDEN_COLUMNS.items()
+                    for column in columns)
+        + "."
     )

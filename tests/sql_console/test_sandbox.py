@@ -46,8 +46,10 @@ ATTACKS = {
     "a statement after a query": ("SELECT 1; DROP TABLE marts.dim_patient", "one statement at a time"),
     "identifying schema": ("SELECT patient_id, birth_date FROM ingest.patients", "ingest is not available"),
     "identifying schema, fully qualified": ("SELECT * FROM warehouse.ingest.patients", "ingest is not available"),
-    "identifying schema via query()": ("SELECT * FROM query('SELECT * FROM ingest.patients')", "ingest is not available"),
-    "identifying schema via query_table()": ("SELECT * FROM query_table('ingest.patients')", "ingest is not available"),
+    # Refused before they run since dynamic SQL is denied (the snapshot has no ingest either:
+    # test_engine_refuses_even_without_the_statement_check).
+    "identifying schema via query()": ("SELECT * FROM query('SELECT * FROM ingest.patients')", "query() is not available"),
+    "identifying schema via query_table()": ("SELECT * FROM query_table('ingest.patients')", "query_table() is not available"),
     "staging view": ("SELECT * FROM staging.stg_patients", "staging is not available"),
     "the app's Python variables": ("SELECT * FROM ATTACKS", "does not exist"),
     "empty": ("  -- nothing\n ;", "Enter a query"),
@@ -110,6 +112,8 @@ def test_engine_refuses_even_without_the_statement_check(demo_warehouse):
             "COPY marts.dim_patient TO '/tmp/prrt_sql_console_y.csv'",
             "INSTALL httpfs",
             "LOAD httpfs",
+            "SELECT * FROM query('SELECT * FROM ingest.patients')",
+            "SELECT * FROM query_table('ingest.patients')",
         ):
             with pytest.raises(duckdb.Error):
                 con.execute(sql)
@@ -172,10 +176,10 @@ def test_console_sees_the_allowed_schemas_only(demo_warehouse):
     assert schemas["schema_name"].tolist() == sorted(sql_console.ALLOWED_SCHEMAS)
     columns = run_query(demo_warehouse, "SELECT column_name FROM information_schema.columns").frame["column_name"]
     assert "birth_date" not in set(columns)
-    # patient_id stays visible only where data managers need it: audit.rejected_rows.
+    # No patient_id anywhere, audit.rejected_rows included (HIDDEN_COLUMNS: analysts only).
     where = run_query(demo_warehouse, "SELECT DISTINCT table_schema || '.' || table_name AS t FROM information_schema.columns"
                                       " WHERE column_name = 'patient_id'").frame["t"].tolist()
-    assert where == ["audit.rejected_rows"]
+    assert where == []
 
 
 def test_legit_queries_return_the_warehouse_numbers(demo_warehouse, demo_db):
