@@ -59,12 +59,17 @@ HIDDEN_SCHEMAS: tuple[str, ...] = ("ingest", "lineage", "staging", "intermediate
 
 # THE one place that says which columns of the allowed schemas stay out of the snapshot:
 # (schema, table) -> {column: why}. Every audit table was inspected (rejected_rows,
-# load_summary, ingested_files, refresh_plan, refresh_history, run_log, check_results);
+# load_summary, ingested_files, refresh_plan, refresh_history, run_log, check_results,
+# similar_patient_ids);
 # the others hold file names, counts, run ids, fingerprints and timestamps only.
 HIDDEN_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
     ("audit", "rejected_rows"): {
         "patient_id": "the hospital's patient identifier",
         "value": "the rejected value, which can be a birth date or a record number",
+    },
+    ("audit", "similar_patient_ids"): {
+        "patient_id": "the hospital's patient identifier",
+        "similar_form": "the record number upper-cased and without leading zeros: still an identifier",
     },
     ("audit", "refresh_history"): {
         "raw_dir": "the export folder: an absolute path of the server",
