@@ -232,3 +232,11 @@ def test_line_numbers_at_3_million_rows_with_newlines_early(tmp_path):
                        " AND field = 'unit'").fetchall() == [(n + 2, "unit")]
     assert con.execute("SELECT min(source_row), max(source_row) FROM ingest.labs WHERE analyte = 'wbc'"
                        " AND sample_date = DATE '2019-01-06'").fetchone() == (4, n + 1)
+
+
+def test_a_header_only_patients_file_fails_the_export(tmp_path):
+    with pytest.raises(ExportFileError, match=r"^patients.csv: no data rows \(only a header\)"):
+        load(write_export(tmp_path, {"patients.csv": FILES["patients.csv"][:1]}))
+    # a header-only file of another entity is an export with none of those rows
+    con, summaries = load(write_export(tmp_path / "b", {"metastases.csv": FILES["metastases.csv"][:1]}))
+    assert summaries["metastases.csv"].rows_read == 0

@@ -473,6 +473,9 @@ def load_export(
         for path in paths:
             if only is None or path.name in only:
                 summaries.append(_load_file(con, spec, path, key, run_id, encoding))
+        if spec is PATIENTS and only is None and not any(s.rows_read for s in summaries):
+            # other files may be empty (no metastases); an export without patients is a failed export
+            raise ExportFileError(f"{spec.filename}: no data rows (only a header): check the export")
     record_similar_patient_ids(con)
     return summaries
 
