@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import child_process, config, prestarted_dbt, publish
+from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock
 
 
 def prepare(force: bool = True) -> None:
@@ -42,6 +42,10 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int
         print(f"prrt refresh: export folder {config.raw_dir()} does not exist", file=sys.stderr)
         return 2
     warehouse_path = config.warehouse_path().resolve()
+    # One refresh of a warehouse at a time; private files; no build file left behind (prrt/refresh_lock.py)
+    if busy := refresh_lock.begin_cli_refresh(warehouse_path):
+        print(f"prrt refresh: {busy}", file=sys.stderr)
+        return refresh_lock.EXIT_BUSY
     # An incremental night is short, so its fixed costs count: while this process imports its
     # stack (seconds of CPU), copy the published warehouse it builds on and start dbt.
     try:
@@ -55,6 +59,7 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False) -> int
     finally:
         prestarted_dbt.discard()
         publish.discard_early_copy(warehouse_path)
+        refresh_lock.end_cli_refresh(warehouse_path)
 
 
 def _starts_incremental(warehouse: Path, full: bool) -> bool:
@@ -85,11 +90,10 @@ def _run_refresh_job() -> int:
         gc.enable()
 
     print(f"prrt refresh: {config.raw_dir()} -> {config.warehouse_path()}", flush=True)
-    log_path = publish.build_dir(config.warehouse_path()) / "last-refresh.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = refresh_lock.new_run_log(config.warehouse_path().resolve())
     job = defs.resolve_job_def("prrt_refresh")
     # dbt's per-node output goes to the log file; the progress logger prints one line per step.
-    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+    with file_modes.open_private(log_path) as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"progress": {}}},
