@@ -47,8 +47,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         try:
-            if context.run_id:
-                publish.discard(self.build_path(context.run_id))  # published: nothing there any more
+            if context.run is not None:
+                publish.discard(self.build_path(context.run.run_id))  # published: nothing there any more
         finally:
             refresh_lock.release(self.warehouse_path)
 
