@@ -30,7 +30,7 @@ class WarehouseResource(dg.ConfigurableResource):
     For the whole run (set-up to teardown, once per run: the job's executor is in-process) the
     resource holds the warehouse's refresh lock, so a run the daemon launches (schedule, sensor)
     cannot overlap another refresh (it fails at once, naming the running one), and runs with the
-    restrictive umask of prrt/file_modes.py. At teardown a build file still there -- the run
+    umask 077 of prrt/file_modes.py. At teardown a build file still there -- the run
     failed or was interrupted before publishing -- is removed (prrt/refresh_lock.py)."""
 
     raw_dir: str
@@ -42,6 +42,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.warehouse).resolve()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        file_modes.policy()  # a PRRT_FILE_GROUP that does not exist fails the run now, not at publication
         file_modes.restrict_umask()
         refresh_lock.acquire(self.warehouse_path)  # re-entrant: `prrt refresh` took it already
 

@@ -35,7 +35,10 @@ def build_path(warehouse: Path, run_id: str) -> Path:
 
 
 def make_build_dir(warehouse: Path) -> Path:
-    """``.builds/`` beside the warehouse, private (prrt/file_modes.py)."""
+    """``.builds/`` beside the warehouse, private (prrt/file_modes.py); the warehouse's folder
+    too when missing, with the published file's policy."""
+    if not warehouse.parent.exists():
+        file_modes.make_dir(warehouse.parent, shared=True)
     return file_modes.make_dir(build_dir(warehouse))
 
 
@@ -170,11 +173,11 @@ def publish(build: Path, warehouse: Path) -> None:
     """Checkpoint ``build`` (so no WAL is left behind) and atomically replace ``warehouse``."""
     with duckdb.connect(str(build)) as con:
         con.execute("CHECKPOINT")
-    file_modes.secure(build)  # the mode readers will see, before anyone can open it
+    file_modes.secure(build, shared=True)  # the mode readers will see, before anyone can open it
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
     if not warehouse.parent.exists():
-        file_modes.make_dir(warehouse.parent)
+        file_modes.make_dir(warehouse.parent, shared=True)
     os.replace(build, warehouse)
     directory = os.open(warehouse.parent, os.O_RDONLY)
     try:

@@ -89,7 +89,7 @@ def acquire(warehouse: Path) -> bool:
             return False
         publish.make_build_dir(warehouse)
         path = lock_path(warehouse)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_modes.policy().file_mode)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, file_modes.PRIVATE_FILE)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,6 +135,8 @@ def running(warehouse: Path) -> dict | None:
         fd = os.open(lock_path(warehouse), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError:  # e.g. another account's .builds/: the run's own lock still decides
+        return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -154,6 +156,7 @@ def begin_cli_refresh(warehouse: Path) -> Exception | None:
     KeyboardInterrupt as Ctrl-C does (so a scheduler's timeout runs the clean-up), and the
     clean-up registered for interpreter exit as well. ``end_cli_refresh`` undoes it."""
     try:
+        file_modes.policy()  # a PRRT_FILE_GROUP that does not exist: say so before any work
         file_modes.restrict_umask()
         acquire(warehouse)
     except (RefreshRunning, file_modes.FileGroupError) as problem:  # nothing done: say why, exit 3

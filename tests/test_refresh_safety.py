@@ -206,12 +206,14 @@ def test_schedule_sensor_and_daemon_runs_respect_a_running_refresh(tmp_path, mon
 
 
 def test_file_group_policy(tmp_path, monkeypatch):
-    """PRRT_FILE_GROUP: files 0640, folders 2750, group-owned, the published file included."""
+    """PRRT_FILE_GROUP: the published file 0640 and group-owned (a new warehouse folder 2750);
+    everything under .builds/ stays the refreshing account's alone."""
     group = grp.getgrgid(os.getgid()).gr_name  # a group this account may give its files
     monkeypatch.setenv(file_modes.FILE_GROUP_ENV, group)
-    warehouse = tmp_path / "published" / "warehouse.duckdb"
+    warehouse = tmp_path / "new-folder" / "warehouse.duckdb"
     builds = publish.make_build_dir(warehouse)
-    assert mode(warehouse.parent) == 0o750 and os.stat(builds).st_mode & 0o7777 == 0o2750
+    assert os.stat(warehouse.parent).st_mode & 0o7777 == 0o2750
+    assert mode(builds) == 0o700
     build = publish.start_build(warehouse, "run-1")
     old = os.umask(0o022)
     try:
@@ -222,9 +224,7 @@ def test_file_group_policy(tmp_path, monkeypatch):
         os.umask(old)
     info = os.stat(warehouse)
     assert info.st_mode & 0o777 == 0o640 and info.st_gid == os.getgid()
-    with file_modes.open_private(builds / "some.log") as log:
-        log.write("x")
-    assert mode(builds / "some.log") == 0o640
+    assert mode(refresh_lock.new_run_log(warehouse)) == 0o600
 
     monkeypatch.setenv(file_modes.FILE_GROUP_ENV, "no-such-group-prrt")
     with pytest.raises(file_modes.FileGroupError, match="no such group"):
