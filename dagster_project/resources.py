@@ -16,7 +16,7 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.core import dbt_cli_invocation
 from packaging import version
 
-from prrt import child_process, config, prestarted_dbt, publish
+from prrt import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock
 
 from .project import dbt_project
 
@@ -25,7 +25,13 @@ class WarehouseResource(dg.ConfigurableResource):
     """The export folder of this run and the published warehouse file.
 
     Each run builds into its own file (``build_path``); only the publish asset
-    touches ``warehouse``."""
+    touches ``warehouse``.
+
+    For the whole run (set-up to teardown, once per run: the job's executor is in-process) the
+    resource holds the warehouse's refresh lock, so a run the daemon launches (schedule, sensor)
+    cannot overlap another refresh (it fails at once, naming the running one), and runs with the
+    umask 077 of prrt/file_modes.py. At teardown a build file still there -- the run
+    failed or was interrupted before publishing -- is removed (prrt/refresh_lock.py)."""
 
     raw_dir: str
     warehouse: str
@@ -36,6 +42,18 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def warehouse_path(self) -> Path:
         return Path(self.warehouse).resolve()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        file_modes.policy()  # a PRRT_FILE_GROUP that does not exist fails the run now, not at publication
+        file_modes.restrict_umask()
+        refresh_lock.acquire(self.warehouse_path)  # re-entrant: `prrt refresh` took it already
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        try:
+            if context.run is not None:
+                publish.discard(self.build_path(context.run.run_id))  # published: nothing there any more
+        finally:
+            refresh_lock.release(self.warehouse_path)
 
     def refresh_mode(self, run_id: str) -> str:
         """'full' or 'incremental', as the ingestion step planned it for this run."""
@@ -57,6 +75,8 @@ class WarehouseResource(dg.ConfigurableResource):
         # the same memory ceiling as dbt's profile: DuckDB spills to disk beyond it
         memory_limit = os.environ.get("PRRT_DUCKDB_MEMORY_LIMIT", "3GB")
         con = duckdb.connect(str(self.build_path(run_id)), read_only=read_only, config={"memory_limit": memory_limit})
+        if not read_only:
+            file_modes.secure(self.build_path(run_id))  # DuckDB created it with the umask: to be sure
         try:
             yield con
         finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from prrt import config
+from prrt import config, refresh_lock
 
 from .jobs import refresh_job
 
@@ -30,5 +30,9 @@ def new_export_sensor(context: dg.SensorEvaluationContext):
     fingerprint = export_fingerprint(raw_dir)
     if fingerprint == context.cursor:
         return dg.SkipReason("export folder unchanged")
+    warehouse = config.warehouse_path()
+    if (owner := refresh_lock.running(warehouse)) is not None:  # cursor kept: asked again next tick
+        return dg.SkipReason(f"export changed, but another refresh of {warehouse} is running"
+                             f" ({refresh_lock.describe(owner)})")
     context.update_cursor(fingerprint)
     return dg.RunRequest(run_key=fingerprint)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import child_process, config, prestarted_dbt, publish
+from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock
 
 
 def prepare(force: bool = True) -> None:
@@ -55,6 +55,10 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False,
     except PseudonymKeyError as error:
         print(f"prrt refresh: FAILED: {error}", file=sys.stderr)
         return 2
+    # One refresh of a warehouse at a time; private files; no build file left behind (prrt/refresh_lock.py)
+    if busy := refresh_lock.begin_cli_refresh(warehouse_path):
+        print(f"prrt refresh: {busy}", file=sys.stderr)
+        return refresh_lock.EXIT_BUSY
     if is_development_key(key):
         print(f"prrt refresh: WARNING: {DEVELOPMENT_KEY_BANNER}", file=sys.stderr, flush=True)
     # An incremental night is short, so its fixed costs count: while this process imports its
@@ -72,6 +76,7 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False,
     finally:
         prestarted_dbt.discard()
         publish.discard_early_copy(warehouse_path)
+        refresh_lock.end_cli_refresh(warehouse_path)
 
 
 def _starts_incremental(raw_dir: Path, warehouse: Path, key: bytes, full: bool) -> bool:
@@ -102,11 +107,10 @@ def _run_refresh_job(warehouse_config: dict) -> int:
 
     warehouse = Path(warehouse_config["warehouse"])
     print(f"prrt refresh: {warehouse_config['raw_dir']} -> {warehouse}", flush=True)
-    log_path = publish.build_dir(warehouse) / "last-refresh.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = refresh_lock.new_run_log(warehouse)
     job = defs.resolve_job_def("prrt_refresh")
     # dbt's per-node output goes to the log file; the progress logger prints one line per step.
-    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+    with file_modes.open_private(log_path) as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"progress": {}}, "resources": {"warehouse": {"config": warehouse_config}}},

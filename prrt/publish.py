@@ -10,12 +10,15 @@ new file; a refresh that fails or is killed never touches the published file.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
 from pathlib import Path
 
 import duckdb
+
+from . import file_modes
 
 BUILD_DIR_NAME = ".builds"
 STALE_BUILD_SECONDS = 24 * 3600
@@ -31,20 +34,57 @@ def build_path(warehouse: Path, run_id: str) -> Path:
     return build_dir(warehouse) / f"{warehouse.stem}.{run_id}.duckdb"
 
 
-def start_build(warehouse: Path, run_id: str) -> Path:
-    """Fresh build file for this run; removes builds abandoned by killed runs."""
+def make_build_dir(warehouse: Path) -> Path:
+    """``.builds/`` beside the warehouse, private (prrt/file_modes.py); the warehouse's folder
+    too when missing, with the published file's policy."""
+    if not warehouse.parent.exists():
+        file_modes.make_dir(warehouse.parent, shared=True)
+    return file_modes.make_dir(build_dir(warehouse))
+
+
+def _build_files(warehouse: Path) -> re.Pattern:
+    """Names of the files a refresh of ``warehouse`` leaves in ``.builds/``: run builds
+    (``<stem>.<run id>.duckdb``), early copies (``<stem>.early-<pid>.duckdb``), their WAL and
+    DuckDB's spill folder (``.tmp``) -- not those of another warehouse in the same folder."""
+    return re.compile(rf"{re.escape(warehouse.stem)}\.[^.]+\.duckdb(\.wal|\.tmp)?")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_builds(warehouse: Path, older_than: float | None = None) -> list[Path]:
+    """Remove every build file of ``warehouse`` (or those not modified for ``older_than``
+    seconds); returns what was removed. Only call it without ``older_than`` while holding the
+    refresh lock (prrt/refresh_lock.py): then no other refresh of ``warehouse`` is running, and
+    every build file there is a leftover (a failed, killed or SIGKILLed run's)."""
     directory = build_dir(warehouse)
-    directory.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in directory.glob("*.duckdb*"):  # build files, their WAL and DuckDB's spill folder
-        if now - old.stat().st_mtime > STALE_BUILD_SECONDS:
-            if old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
+    if not directory.is_dir():
+        return []
+    pattern, now, removed = _build_files(warehouse), time.time(), []
+    for old in directory.iterdir():
+        if not pattern.fullmatch(old.name):
+            continue
+        try:
+            if older_than is not None and now - old.lstat().st_mtime <= older_than:
+                continue
+        except FileNotFoundError:
+            continue
+        _remove(old)
+        removed.append(old)
+    return removed
+
+
+def start_build(warehouse: Path, run_id: str) -> Path:
+    """Fresh build file for this run. Leftovers of other runs were removed when the refresh
+    took its lock (prrt/refresh_lock.py); a day-old one is removed here in any case."""
+    make_build_dir(warehouse)
+    remove_builds(warehouse, older_than=STALE_BUILD_SECONDS)
     path = build_path(warehouse, run_id)
-    for leftover in (path, path.with_name(path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    discard(path)
     return path
 
 
@@ -65,11 +105,11 @@ def _identity(path: Path) -> tuple[int, int, int]:
 def start_early_copy(warehouse: Path) -> None:
     """Copy the published ``warehouse`` into a spare build file, in the background."""
     warehouse = warehouse.resolve()
-    directory = build_dir(warehouse)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = make_build_dir(warehouse)
     copy = directory / f"{warehouse.stem}.early-{os.getpid()}.duckdb"
     identity = _identity(warehouse)
     errors: list[BaseException] = []
+    file_modes.open_private(copy, "wb").close()  # private from the start; copyfile keeps the mode
 
     def run() -> None:
         try:
@@ -114,8 +154,8 @@ def dbt_target_path(warehouse: Path, run_id: str) -> Path:
     """dbt's target folder (compiled SQL, run_results.json, dbt.log) of one run, beside the
     builds: one per run so that overlapping runs never share one; folders of runs older than
     a day are removed (rather than one new folder per run piling up under dbt/target)."""
-    root = build_dir(warehouse) / "dbt-target"
-    root.mkdir(parents=True, exist_ok=True)
+    make_build_dir(warehouse)
+    root = file_modes.make_dir(build_dir(warehouse) / "dbt-target")
     now = time.time()
     for old in root.iterdir():
         if old.name != run_id and now - old.stat().st_mtime > STALE_BUILD_SECONDS:
@@ -133,17 +173,21 @@ def publish(build: Path, warehouse: Path) -> None:
     """Checkpoint ``build`` (so no WAL is left behind) and atomically replace ``warehouse``."""
     with duckdb.connect(str(build)) as con:
         con.execute("CHECKPOINT")
+    file_modes.secure(build, shared=True)  # the mode readers will see, before anyone can open it
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    if not warehouse.parent.exists():
+        file_modes.make_dir(warehouse.parent, shared=True)
     os.replace(build, warehouse)
     directory = os.open(warehouse.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+    file_modes.verify(warehouse)
 
 
 def discard(build: Path) -> None:
-    for path in (build, build.with_name(build.name + ".wal")):
-        path.unlink(missing_ok=True)
+    """Remove a build file, its WAL and DuckDB's spill folder."""
+    for path in (build, build.with_name(build.name + ".wal"), build.with_name(build.name + ".tmp")):
+        _remove(path)

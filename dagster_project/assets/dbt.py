@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from prrt import child_process
+from prrt import child_process, file_modes
 
 from .. import dbt_parse_cache
 from ..project import dbt_project
@@ -66,6 +66,7 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
         warm = None if incremental else _start_incremental_parse(context, warehouse, target / "parse-incremental")
         try:
             build = dbt.cli(args, context=context, target_path=target)
+            _private_parse_copy(target)
             # The analytics step that comes next needs pandas, scipy and lifelines (seconds of
             # imports): while dbt works in its own process, this one mostly waits, so import them
             # now -- once dbt has started (forking with a preexec_fn is unsafe while a thread runs).
@@ -88,8 +89,10 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
             # (no events: these assets were just reported).
             views_target = target / "views"
             _seed_parse(context, warehouse, views_target, {})
-            dbt.cli(["run", "--select", "config.materialized:view"], manifest=dbt_project.manifest_path,
-                    target_path=views_target).wait()
+            views = dbt.cli(["run", "--select", "config.materialized:view"], manifest=dbt_project.manifest_path,
+                            target_path=views_target)
+            _private_parse_copy(views_target)
+            views.wait()
 
 
 # dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)
@@ -99,6 +102,14 @@ INCREMENTAL_VARS = {"refresh_scope": "touched_patients"}
 # build keeps profiles.yml's one thread: its large models already use every core and, two at a
 # time, would share the one DuckDB memory limit.
 INCREMENTAL_THREADS = 2
+
+
+def _private_parse_copy(target: Path) -> None:
+    """dagster-dbt copies dbt/target's partial-parse file into the run's target folder with
+    ``shutil.copy``, which keeps its mode (0644): make it private as every file of a refresh."""
+    parse = Path(target) / "partial_parse.msgpack"
+    if parse.exists():
+        file_modes.secure(parse)
 
 
 def _import_in_background(module: str) -> threading.Thread:
