@@ -13,8 +13,8 @@ import streamlit as st
 # Pages import the project's packages; make the repository importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlit_app.access import Role  # noqa: E402
-from streamlit_app.signin import gate  # noqa: E402
+from streamlit_app.access import Role
+from streamlit_app.signin import gate
 
 st.set_page_config(page_title="PRRT outcomes", page_icon="☢️", layout="wide")
 

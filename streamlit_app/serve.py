@@ -23,6 +23,7 @@ APP = REPO / "streamlit_app" / "app.py"
 
 def check(argv: list[str]) -> tuple[bool, str]:
     """(allowed, one line saying what the app will do or why it will not start)."""
+    import click
     from streamlit import config
     from streamlit.errors import StreamlitSecretNotFoundError
     from streamlit.runtime.secrets import secrets_singleton
@@ -33,8 +34,10 @@ def check(argv: list[str]) -> tuple[bool, str]:
 
     try:
         params = cli.main_run.make_context("run", [str(APP), *argv]).params
-    except Exception as error:  # click's usage errors: say so in one line
-        return False, f"bad streamlit run options: {error}"
+    except click.ClickException as error:  # unknown options, bad values: one line, not click's usage
+        return False, f"bad streamlit run options: {error.format_message()}"
+    except click.exceptions.Exit:  # --help: click printed streamlit run's options
+        return False, "the options above are streamlit run's (without the script)"
     if params.get("args"):
         return False, f"unexpected arguments: {' '.join(params['args'])}"
     bootstrap.load_config_options({k: v for k, v in params.items() if k not in ("target", "args")})

@@ -7,6 +7,7 @@ the server address option, ``st.user``) and draws what a user sees when they get
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
@@ -16,6 +17,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from streamlit_app.access import Decision, Mode, Role, decide, role_for, session_expired
 
+ROLE_KEY = "_prrt_role"  # session state: the role the gate gave this run (current_role)
 LOCAL_BANNER = (
     ":orange-background[:material/lock_open: **Local mode**: no sign-in, only this machine can connect"
     " (127.0.0.1); you have data manager access.]"
@@ -42,8 +44,15 @@ def decision() -> Decision:
     return decide(auth, roles, st_config.get_option("server.address"))
 
 
+def current_role() -> Role | None:
+    """The role the gate gave the user in this script run, for pages that differ by role."""
+    role = st.session_state.get(ROLE_KEY)
+    return role if isinstance(role, Role) else None
+
+
 def gate() -> Role:
     """The signed-in (or local) user's role; anything else is drawn here and the run stops."""
+    st.session_state[ROLE_KEY] = None  # set anew on every run: never a previous run's role
     chosen = decision()
     if chosen.mode is Mode.REFUSED:
         st.title("PRRT outcomes")
@@ -51,6 +60,7 @@ def gate() -> Role:
         st.stop()
     if chosen.mode is Mode.LOCAL:
         st.markdown(LOCAL_BANNER)
+        st.session_state[ROLE_KEY] = Role.DATA_MANAGER
         return Role.DATA_MANAGER
 
     user = st.user
@@ -70,6 +80,7 @@ def gate() -> Role:
             icon=":material/person_off:",
         )
         st.stop()
+    st.session_state[ROLE_KEY] = role
     return role
 
 
@@ -84,9 +95,10 @@ def _sign_in_page(expired: bool = False) -> None:
 
 
 def _who(claims: Mapping) -> str:
+    """The user's name from the token, as literal text in Markdown (no links, colours or icons)."""
     for key in ("name", "preferred_username", "email", "upn", "sub"):
-        if isinstance(claims.get(key), str) and claims[key]:
-            return claims[key]
+        if isinstance(claims.get(key), str) and claims[key].strip():
+            return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>:$&])", r"\\\1", claims[key].strip()[:200])
     return "an unnamed user"
 
 

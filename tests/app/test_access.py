@@ -157,7 +157,7 @@ def _serve(*args: str, secrets=None) -> subprocess.CompletedProcess:
     env.pop("STREAMLIT_SERVER_ADDRESS", None)
     files = ["--secrets.files", str(secrets)] if secrets else ["--secrets.files", str(REPO / "no-such-secrets.toml")]
     return subprocess.run([sys.executable, "-m", "streamlit_app.serve", *files, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.parametrize("args", [(), ("--server.address", "0.0.0.0"), ("--server.address=192.168.1.20",)])

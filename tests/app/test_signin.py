@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
-from streamlit_app.signin import LOCAL_BANNER
+from streamlit_app.access import Role
+from streamlit_app.signin import LOCAL_BANNER, ROLE_KEY
 
 from .conftest import APP, OUTCOME_PAGES, TIMEOUT, metrics
 
@@ -135,3 +136,20 @@ def test_an_old_sign_in_must_be_renewed(warehouse):
     assert "Your sign-in has expired" in at.info[0].value
     assert [b.label for b in at.button] == ["Sign in"]
     _nothing_but_the_gate(at)
+
+
+def test_the_role_is_kept_for_the_run_and_never_left_over(warehouse):
+    at = _app(_signed_in("prrt-analysts"))
+    assert at.session_state[ROLE_KEY] is Role.ANALYST
+    at.user = _signed_in("nursing")  # e.g. removed from the group and signed in again
+    at.run()
+    assert at.session_state[ROLE_KEY] is None and "has no role" in at.warning[0].value
+    assert _app(auth=None).session_state[ROLE_KEY] is Role.DATA_MANAGER
+
+
+def test_a_name_from_the_token_is_shown_as_text(warehouse):
+    at = _app(_signed_in("nursing", name="Eve [click](https://evil.example) :red[urgent] **x**"))
+    shown = at.warning[0].value
+    assert "\\[click\\]\\(https\\:" in shown and ":red[" not in shown and "**x**" not in shown
+    caption = at.sidebar.caption[0].value
+    assert caption.startswith("Signed in as **Eve \\[click\\]") and caption.endswith("(no role)")
