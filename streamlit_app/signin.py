@@ -7,6 +7,7 @@ the server address option, ``st.user``) and draws what a user sees when they get
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from streamlit_app.access import Decision, Mode, Role, decide, role_for, session_expired
 
+_LOG = logging.getLogger(__name__)
 ROLE_KEY = "_prrt_role"  # session state: the role the gate gave this run (current_role)
 LOCAL_BANNER = (
     ":orange-background[:material/lock_open: **Local mode**: no sign-in, only this machine can connect"
@@ -39,7 +41,8 @@ def decision() -> Decision:
     """The mode for this server: its secrets and ``server.address`` (what the app listens on)."""
     try:
         auth, roles = secrets_tables(st.secrets)
-    except StreamlitSecretNotFoundError:
+    except StreamlitSecretNotFoundError as error:
+        _LOG.error("PRRT app refused: a secrets file cannot be read: %s", error)
         return Decision(Mode.REFUSED, "a secrets file cannot be read (the server log says which and why)")
     return decide(auth, roles, st_config.get_option("server.address"))
 
@@ -55,6 +58,7 @@ def gate() -> Role:
     st.session_state[ROLE_KEY] = None  # set anew on every run: never a previous run's role
     chosen = decision()
     if chosen.mode is Mode.REFUSED:
+        _LOG.error("PRRT app refused: %s", chosen.reason)
         st.title("PRRT outcomes")
         st.error(f"The app does not run: {chosen.reason}.", icon=":material/block:")
         st.stop()
