@@ -1,4 +1,9 @@
-"""PRRT outcomes warehouse: `streamlit run streamlit_app/app.py`."""
+"""PRRT outcomes warehouse: `streamlit run streamlit_app/app.py` (or `python -m streamlit_app.serve`).
+
+No page runs before the gate (streamlit_app/signin.py) has given the user a role: the
+navigation holds only the pages of that role, so a page outside it is neither listed nor
+reachable by its URL.
+"""
 
 import sys
 from pathlib import Path
@@ -8,9 +13,17 @@ import streamlit as st
 # Pages import the project's packages; make the repository importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from streamlit_app.access import Role
+from streamlit_app.signin import gate
+
 st.set_page_config(page_title="PRRT outcomes", page_icon="☢️", layout="wide")
 
+role = gate()  # stops the run unless the user (signed in, or local) has a role
+
 PAGES = Path(__file__).parent / "views"  # not "pages/": Streamlit would also run those files as a legacy multipage app
+warehouse = [st.Page(PAGES / "sql.py", title="SQL", icon=":material/terminal:")]
+if role is Role.DATA_MANAGER:
+    warehouse.insert(0, st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:"))
 navigation = st.navigation(
     {
         "Outcomes": [
@@ -20,10 +33,7 @@ navigation = st.navigation(
             st.Page(PAGES / "survival.py", title="Survival", icon=":material/monitor_heart:"),
             st.Page(PAGES / "performance_status.py", title="Performance status", icon=":material/directions_walk:"),
         ],
-        "Warehouse": [
-            st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:"),
-            st.Page(PAGES / "sql.py", title="SQL", icon=":material/terminal:"),
-        ],
+        "Warehouse": warehouse,
     }
 )
 navigation.run()

@@ -7,12 +7,22 @@ from collections.abc import Mapping
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.util import patch_config_options
 
 from tests.conftest import REPO
 
 APP = REPO / "streamlit_app" / "app.py"
 OUTCOME_PAGES = ("cohort", "response", "toxicity", "survival", "performance_status")
 TIMEOUT = 120  # first runs import lifelines/altair and fit models
+
+
+@pytest.fixture(autouse=True)
+def local_mode():
+    """The app as scripts/demo.sh serves it: on 127.0.0.1 with no sign-in configured, i.e. local
+    mode (streamlit_app/access.py), where the one user is a data manager and sees every page.
+    Streamlit's own test helper sets the option the app reads; tests/app/test_signin.py sets others."""
+    with patch_config_options({"server.address": "127.0.0.1"}):
+        yield
 
 
 @pytest.fixture
