@@ -8,17 +8,28 @@ reachable by its URL.
 import sys
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 # Pages import the project's packages; make the repository importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from streamlit_app import data
 from streamlit_app.access import Role
 from streamlit_app.signin import gate
 
 st.set_page_config(page_title="PRRT outcomes", page_icon="☢️", layout="wide")
 
 role = gate()  # stops the run unless the user (signed in, or local) has a role
+
+try:
+    if data.development_key_in_use():  # a Markdown line, not an alert: pages' tests count alerts
+        st.markdown(":orange[**Development key:** patient_key uses the public development key, so anyone can "
+                    "rebuild it from record numbers. Demo or synthetic data only.]")
+except duckdb.Error:  # a truncated or damaged file: say what to do, not a bare IOException
+    st.error("The published warehouse cannot be read (damaged or incomplete). Run `prrt refresh` to publish it "
+             "again; its log is in `.builds/` next to the warehouse.", icon=":material/error:")
+    st.stop()
 
 PAGES = Path(__file__).parent / "views"  # not "pages/": Streamlit would also run those files as a legacy multipage app
 warehouse = [st.Page(PAGES / "sql.py", title="SQL", icon=":material/terminal:")]

@@ -153,3 +153,22 @@ def test_a_name_from_the_token_is_shown_as_text(warehouse):
     assert "\\[click\\]\\(https\\:" in shown and ":red[" not in shown and "**x**" not in shown
     caption = at.sidebar.caption[0].value
     assert caption.startswith("Signed in as **Eve \\[click\\]") and caption.endswith("(no role)")
+
+
+def test_development_key_banner_and_damaged_warehouse(app_warehouse, tmp_path, monkeypatch):
+    """The demo warehouse (development key) says so on every page; a truncated file gets a
+    message saying to run a refresh instead of a bare IOException."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert any("Development key" in m.value for m in at.markdown)
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(app_warehouse.read_bytes()[:20_000])
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(damaged))
+    st.cache_data.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    assert [e.value for e in at.error] == [
+        "The published warehouse cannot be read (damaged or incomplete). Run `prrt refresh` to publish it "
+        "again; its log is in `.builds/` next to the warehouse."]
+    assert not at.exception
