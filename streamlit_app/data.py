@@ -167,6 +167,14 @@ def rejected_rows() -> pd.DataFrame:
     return query("SELECT * FROM audit.rejected_rows ORDER BY source_file, source_row")
 
 
+def similar_patient_ids() -> pd.DataFrame:
+    """Record numbers that differ only in case or leading zeros (identifying: data managers)."""
+    if query("SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = current_database()"
+             " AND schema_name = 'audit' AND table_name = 'similar_patient_ids'")["n"].iloc[0] == 0:
+        return pd.DataFrame(columns=["similar_form", "patient_id", "in_patients_csv", "rows_rejected_as_unknown"])
+    return query("SELECT * FROM audit.similar_patient_ids ORDER BY similar_form, patient_id")
+
+
 def check_results() -> pd.DataFrame:
     return query("SELECT * FROM audit.check_results ORDER BY passed, asset, check_name")
 

@@ -80,6 +80,15 @@ else:
     st.download_button("Download CSV", csv_bytes(shown), file_name="rejected_rows.csv",
                        mime="text/csv", icon=":material/download:", on_click="ignore")
 
+# --- similar record numbers ---------------------------------------------------------------
+similar = data.similar_patient_ids()
+if not similar.empty:
+    st.subheader("Similar record numbers")
+    st.caption("Record numbers that differ only in case or leading zeros (raw/README.md): ids are matched "
+               "exactly as written, so these are separate patients, or rows rejected as unknown patients, "
+               "until the export is fixed at the source.")
+    st.dataframe(similar, hide_index=True, key="similar_patient_ids")
+
 # --- checks --------------------------------------------------------------------------------
 st.subheader("Checks")
 st.caption("Asset checks of the last refresh: row reconciliation, non-empty marts, the analytics, "

@@ -140,3 +140,24 @@ def test_data_quality_page_rejected_rows_and_failed_checks(warehouse_with_reject
     assert any("1 of 154 checks failed" in e.value or "checks failed" in e.value for e in at.error)
     checks = at.dataframe[3].value
     assert checks["passed"].tolist() == [False]
+
+
+@pytest.fixture
+def warehouse_with_similar_ids(tmp_path, monkeypatch, demo_warehouse):
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("INSERT INTO audit.similar_patient_ids VALUES ('BUMS-244975', 'BUMS-244975', true, 0),"
+                    " ('BUMS-244975', 'bums-244975', false, 3)")
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(copy))
+    st.cache_data.clear()
+    yield copy
+    st.cache_data.clear()
+
+
+def test_data_quality_page_lists_similar_record_numbers(warehouse_with_similar_ids):
+    at = page("data_quality.py")
+    assert "Similar record numbers" in [h.value for h in at.subheader]
+    listed = next(f.value for f in at.dataframe if "similar_form" in f.value.columns)
+    assert listed["patient_id"].tolist() == ["BUMS-244975", "bums-244975"]
+    assert listed["rows_rejected_as_unknown"].tolist() == [0, 3]
