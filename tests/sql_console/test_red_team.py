@@ -48,7 +48,7 @@ RED_TEAM = {
 }
 
 _CALL = """
-import json, resource, sys
+import json, sys
 from prrt import sql_console
 sql, kwargs = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 outcome = {}
@@ -60,7 +60,10 @@ try:
 except sql_console.QueryRejected as rejected:
     outcome = {"message": rejected.message}
 outcome["worker_peak_kb"] = sql_console.last_query.get("peak_rss_kb")
-outcome["caller_peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a large
+# pytest process would report pytest's own peak (678 MB in a full run) as its own
+with open("/proc/self/status") as status:
+    outcome["caller_peak_kb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps(outcome))
 """
 
