@@ -14,9 +14,30 @@ def _non_empty_check(schema: str, table: str, why: str) -> dg.AssetChecksDefinit
     def check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect(context.run.run_id, read_only=True) as con:
             rows = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0]
-        return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
+            why_empty = None if rows else _why_empty(con, f"{schema}.{table}")
+        return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows}, description=why_empty)
 
     return check
+
+
+def _why_empty(con, table: str) -> str:
+    """What a failed refresh says about an empty table. The build file, with its rejected rows,
+    is removed when the run fails, so the evidence goes into the check's description: the
+    export file of which no row was accepted (patients.csv first: when none of its rows is,
+    every other file's rows are rejected as "unknown patient_id"), and its most frequent reason."""
+    emptied = con.execute(
+        "SELECT source_file, rows_read FROM audit.load_summary WHERE rows_accepted = 0"
+        " ORDER BY NOT starts_with(source_file, 'patients'), source_file LIMIT 1"
+    ).fetchone()
+    if not emptied:
+        return f"{table} has no rows"
+    source_file, read = emptied
+    top = con.execute(
+        "SELECT field, reason, count(*) AS n, min(source_row) AS first_line FROM audit.rejected_rows"
+        " WHERE source_file = ? GROUP BY ALL ORDER BY n DESC, first_line LIMIT 1", [source_file]
+    ).fetchone()
+    most = f"; most often field {top[0]}: {top[1]} ({top[2]} rows, first on line {top[3]})" if top else ""
+    return f"{table} has no rows: all {read} rows of {source_file} were rejected{most}"
 
 
 @dg.asset_check(asset=analytics_key("km_median"), name="overall_median_present", blocking=True,

@@ -6,10 +6,14 @@ import argparse
 import contextlib
 import gc
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock
+from .refresh_failure import PREFIX, exception_text, failure_line
+
+WAREHOUSE_FOLDER = "warehouse folder"  # the "step" of what fails before the run starts
 
 
 def prepare(force: bool = True) -> None:
@@ -47,16 +51,22 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False,
     warehouse_path = (warehouse or config.warehouse_path()).resolve()
     full = full or os.environ.get("PRRT_FULL_REFRESH", "") == "1"
     if not raw_dir.is_dir():
-        print(f"prrt refresh: FAILED: export folder {raw_dir} does not exist", file=sys.stderr)
+        print(f"{PREFIX}export folder: {raw_dir} does not exist: give the folder the hospital system "
+              "exports to (--raw or PRRT_RAW_DIR)", file=sys.stderr)
         return 2
     try:
         key = pseudonym_key()
         check_key_allowed(key, raw_dir, allow_development_key)
     except PseudonymKeyError as error:
-        print(f"prrt refresh: FAILED: {error}", file=sys.stderr)
+        print(failure_line("pseudonym key", exception_text(error), warehouse_path), file=sys.stderr)
         return 2
     # One refresh of a warehouse at a time; private files; no build file left behind (prrt/refresh_lock.py)
-    if busy := refresh_lock.begin_cli_refresh(warehouse_path):
+    try:
+        busy = refresh_lock.begin_cli_refresh(warehouse_path)
+    except OSError as error:  # the warehouse folder cannot be written: nothing was done
+        print(failure_line(WAREHOUSE_FOLDER, exception_text(error), warehouse_path), file=sys.stderr)
+        return 1
+    if busy:
         print(f"prrt refresh: {busy}", file=sys.stderr)
         return refresh_lock.EXIT_BUSY
     if is_development_key(key):
@@ -73,6 +83,9 @@ def refresh(raw: Path | None, warehouse: Path | None, full: bool = False,
                         "allow_development_key": allow_development_key}
     try:
         return _run_refresh_job(warehouse_config)
+    except OSError as error:  # the disk or the folder, before or around the run (not in a step)
+        print(failure_line(WAREHOUSE_FOLDER, exception_text(error), warehouse_path), file=sys.stderr)
+        return 1
     finally:
         prestarted_dbt.discard()
         publish.discard_early_copy(warehouse_path)
@@ -89,7 +102,11 @@ def _starts_incremental(raw_dir: Path, warehouse: Path, key: bytes, full: bool) 
 
 
 def _run_refresh_job(warehouse_config: dict) -> int:
-    prepare(force=False)
+    try:
+        prepare(force=False)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(failure_line("dbt parse", exception_text(error), config.DBT_PROJECT_DIR / "target"), file=sys.stderr)
+        return 1
     # Imported only now: the definitions read the manifest at import.
     # Dagster, dagster-dbt and dbt-core make most of a million objects that live
     # until exit; the cyclic GC would go through them all again and again as they are made (~1 s
@@ -99,6 +116,7 @@ def _run_refresh_job(warehouse_config: dict) -> int:
         import dagster as dg
 
         from dagster_project.definitions import defs
+        from dagster_project.progress import first_failure
 
         instance = dg.DagsterInstance.ephemeral()  # its storage's imports (SQLAlchemy) too
     finally:
@@ -116,31 +134,17 @@ def _run_refresh_job(warehouse_config: dict) -> int:
             run_config={"loggers": {"progress": {}}, "resources": {"warehouse": {"config": warehouse_config}}},
             raise_on_error=False,
         )
-    failures = _failures(result)
+    failure = first_failure(result.all_events)
     # Nothing of the run is needed any more: spare the exit its final pass of the GC over the
     # run's objects (~1.5 s), as for the modules above.
     gc.freeze()
-    if result.success and not failures:
+    if result.success and failure is None:
         print(f"prrt refresh: published {warehouse}")
         return 0
-    print("prrt refresh: FAILED, the previous warehouse was left unchanged", file=sys.stderr)
-    for line in failures:
-        print(f"  {line}", file=sys.stderr)
-    print(f"  full log: {log_path}", file=sys.stderr)
+    step, error = failure or ("prrt_refresh", "Error: the run failed")
+    print(f"prrt refresh: the published warehouse was left unchanged; full log: {log_path}", file=sys.stderr)
+    print(failure_line(step, error, warehouse, log_path), file=sys.stderr)
     return 1
-
-
-def _failures(result) -> list[str]:
-    from dagster_project.progress import error_text
-
-    lines = []
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            lines.append(f"step {event.step_key} failed: {error_text(event.step_failure_data.error)}")
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
-            data = event.event_specific_data
-            lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed")
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +37,19 @@ def demo_warehouse(tmp_path_factory) -> Path:
     result = run_refresh(DEMO_EXPORT, warehouse)
     assert result.returncode == 0, result.stdout + result.stderr
     return warehouse
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def published(demo_warehouse, tmp_path) -> Path:
+    """A private copy of the demo warehouse, published at a path of its own."""
+    target = tmp_path / "published" / "warehouse.duckdb"
+    target.parent.mkdir()
+    shutil.copy(demo_warehouse, target)
+    return target
 
 
 @pytest.fixture

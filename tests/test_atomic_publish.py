@@ -3,34 +3,18 @@ was, and readers holding it open neither block a refresh nor see a half-built fi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from prrt import publish
 
-from .conftest import DEMO_EXPORT, PRRT, run_refresh
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def published(demo_warehouse, tmp_path) -> Path:
-    """A private copy of the demo warehouse, published at a path of its own."""
-    target = tmp_path / "published" / "warehouse.duckdb"
-    target.parent.mkdir()
-    shutil.copy(demo_warehouse, target)
-    return target
+from .conftest import DEMO_EXPORT, PRRT, digest, run_refresh
 
 
 def patient_count(path: Path) -> int:

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 
 from prrt import publish
-from prrt.ingest import EXPORT_FILES, ExportFileError, load_export
+from prrt.ingest import EXPORT_FILES, load_export
 from prrt.pseudonym import (
     DEVELOPMENT_KEY_BANNER,
     PseudonymKeyError,
@@ -15,6 +15,7 @@ from prrt.pseudonym import (
     is_development_key,
     pseudonym_key,
 )
+from prrt.refresh_failure import retry_can_help
 from prrt.refresh_plan import plan_refresh
 
 from ..resources import WarehouseResource
@@ -89,8 +90,11 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             )
             touched = _record_touched_patients(con, context.run_id)
             problems = _reconcile(con)
-    except ExportFileError as error:
-        # A malformed file will not improve on retry: fail the run with the message.
+    except Exception as error:
+        # A malformed file, a full disk or a denied folder will not improve on retry: fail the run
+        # at once (anything else is retried once, e.g. a file the export was still writing).
+        if retry_can_help(error):
+            raise
         raise dg.Failure(description=str(error), allow_retries=False) from error
 
     for spec in EXPORT_FILES:
