@@ -128,7 +128,8 @@ def _run_refresh_job(warehouse_config: dict) -> int:
     log_path = refresh_lock.new_run_log(warehouse)
     job = defs.resolve_job_def("prrt_refresh")
     # dbt's per-node output goes to the log file; the progress logger prints one line per step.
-    with file_modes.open_private(log_path) as log, contextlib.redirect_stdout(log):
+    # (the instance is a context manager: leaving it removes its temporary folder)
+    with instance, file_modes.open_private(log_path) as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"progress": {}}, "resources": {"warehouse": {"config": warehouse_config}}},

@@ -407,7 +407,8 @@ def sample_bands(
         if key not in by_limits:
             t = ctcae_thresholds(criteria, lln=row.lln, uln=row.uln, baseline=row.baseline_value)
             by_limits[key] = ctcae_bands(t, *y_domain)
-        parts.append(by_limits[key].assign(month=row.month))
+        if not by_limits[key].empty:  # (pandas no longer wants empty frames in a concat)
+            parts.append(by_limits[key].assign(month=row.month))
     if not parts:
         return pd.DataFrame(columns=["month", "grade", "lower", "upper"])
     bands = pd.concat(parts, ignore_index=True)

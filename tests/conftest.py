@@ -12,6 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+# Every process a test starts inherits this: deprecated calls in project code are errors there
+# too (prrt/__init__.py), as pytest's filterwarnings makes them in the tests' own process.
+os.environ["PRRT_DEPRECATIONS_AS_ERRORS"] = "1"
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_EXPORT = REPO / "raw" / "demo"
 PRRT = str(Path(sys.executable).with_name("prrt"))

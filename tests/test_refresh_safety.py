@@ -28,7 +28,7 @@ BUSY = re.compile(r"prrt refresh: another refresh of (\S+) is running \(pid (\d+
 
 def start_refresh(raw: Path, warehouse: Path, **env) -> subprocess.Popen:
     """`prrt refresh` in its own process, as conftest.run_refresh, without waiting for it."""
-    environ = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
+    environ = {**os.environ, **env}
     environ.pop("PRRT_PSEUDONYM_KEY", None)
     return subprocess.Popen(
         [PRRT, "refresh", "--raw", str(raw), "--warehouse", str(warehouse)],

@@ -110,7 +110,7 @@ def survival_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     rates, performance status change, toxicity by grade and time to lab nadir, from
     ``marts.dim_patient``, ``marts.fct_toxicity`` (counts per term and grade) and
     ``marts.fct_lab_nadir``."""
-    with warehouse.connect(context.run_id) as con:
+    with warehouse.connect(context.run.run_id) as con:
         tables = compute_analytics_tables(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         for name in ANALYTICS_TABLES:

@@ -50,16 +50,16 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
     # dbt's unit tests pin the SQL logic, not the data: they run in CI (tests/test_dbt_project.py),
     # not in every nightly build, as dbt recommends.
     args = ["build", "--exclude", "resource_type:unit_test"]
-    incremental = warehouse.refresh_mode(context.run_id) == "incremental"
+    incremental = warehouse.refresh_mode(context.run.run_id) == "incremental"
     cli_vars = INCREMENTAL_VARS if incremental else {}
     args += (["--vars", json.dumps(cli_vars), "--threads", str(INCREMENTAL_THREADS)] if incremental
              else ["--full-refresh"])
-    target = warehouse.dbt_target_path(context.run_id)
+    target = warehouse.dbt_target_path(context.run.run_id)
     # An incremental build starts from a copy of the published warehouse, whose views read
     # every patient: keep their definitions to put back after the build (see below).
-    published_views = _views(warehouse, context.run_id) if incremental else None
+    published_views = _views(warehouse, context.run.run_id) if incremental else None
     importer = None
-    with warehouse.dbt_env(context.run_id):
+    with warehouse.dbt_env(context.run.run_id):
         _seed_parse(context, warehouse, target, cli_vars)
         # A full refresh also parses for the next nights' incremental refreshes (their --vars
         # are another parse-cache entry), alongside the build, so even the first one starts warm.
@@ -81,7 +81,7 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
             if importer is not None:  # not left half-way through C extensions if the process exits
                 importer.join(timeout=120)
         dbt_parse_cache.store(target, warehouse.dbt_parse_cache_path, dbt_project.project_dir,
-                              warehouse.build_path(context.run_id), cli_vars)
+                              warehouse.build_path(context.run.run_id), cli_vars)
         if warm is not None:
             _finish_incremental_parse(context, warehouse, *warm)
         if incremental and not _restore_views(context, warehouse, published_views):
@@ -144,7 +144,7 @@ def _start_incremental_parse(context, warehouse: WarehouseResource, target: Path
     except Exception as error:  # noqa: BLE001 - only the next night's start-up is at stake
         context.log.warning(f"dbt parse for incremental refreshes not started: {error}")
         return None
-    return process, target, warehouse.build_path(context.run_id)
+    return process, target, warehouse.build_path(context.run.run_id)
 
 
 def _finish_incremental_parse(context, warehouse: WarehouseResource, process, target: Path, build: Path) -> None:
@@ -175,7 +175,7 @@ def _restore_views(context, warehouse: WarehouseResource, published: dict[tuple[
     macros, dbt_project.yml: the rules fingerprint) is the one that built the published
     warehouse (prrt/refresh_plan.py). DuckDB's own view SQL, as EXPORT DATABASE replays it.
     False, nothing changed, when the views are not the same set or look filtered."""
-    with warehouse.connect(context.run_id) as con:
+    with warehouse.connect(context.run.run_id) as con:
         built = {(schema, name) for schema, name, _ in con.execute(_VIEWS).fetchall()}
         usable = (built == set(published)
                   and all(sql.startswith("CREATE VIEW ") and "touched_patients" not in sql

@@ -66,7 +66,7 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         context.log.warning(DEVELOPMENT_KEY_BANNER)
     plan = plan_refresh(raw_dir, warehouse.warehouse_path, key, force_full=warehouse.full_refresh)
     context.log.info(f"{plan.mode} refresh: {plan.reason}")
-    build = publish.start_build(warehouse.warehouse_path, context.run_id)
+    build = publish.start_build(warehouse.warehouse_path, context.run.run_id)
     # an incremental refresh starts from the published file: the copy `prrt refresh` began early,
     # or a copy made now
     if plan.mode == "full":  # (an early copy, if planned incremental before: not needed after all)
@@ -78,17 +78,17 @@ def ingest_raw_exports(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         shutil.copyfile(warehouse.warehouse_path, build)
         started_from = "copy"
     try:
-        with warehouse.connect(context.run_id) as con:
+        with warehouse.connect(context.run.run_id) as con:
             summaries = load_export(
-                con, raw_dir, key, run_id=context.run_id,
+                con, raw_dir, key, run_id=context.run.run_id,
                 only=set(plan.new_files) if plan.mode == "incremental" else None,
             )
             con.execute(
                 "CREATE OR REPLACE TABLE audit.refresh_plan AS SELECT ? AS run_id, ? AS mode, ? AS reason,"
                 " ? AS rules_fingerprint, ? AS build_started_from, ? AS development_key",
-                [context.run_id, plan.mode, plan.reason, plan.rules_fingerprint, started_from, development_key],
+                [context.run.run_id, plan.mode, plan.reason, plan.rules_fingerprint, started_from, development_key],
             )
-            touched = _record_touched_patients(con, context.run_id)
+            touched = _record_touched_patients(con, context.run.run_id)
             problems = _reconcile(con)
     except Exception as error:
         # A malformed file, a full disk or a denied folder will not improve on retry: fail the run

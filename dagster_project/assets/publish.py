@@ -66,7 +66,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """Appends this refresh to ``audit.refresh_history`` (carried over from the previous
     warehouse) and renames the build file over PRRT_WAREHOUSE. Runs only when every
     upstream step and blocking check succeeded."""
-    build = warehouse.build_path(context.run_id)
+    build = warehouse.build_path(context.run.run_id)
     target = warehouse.warehouse_path
     with duckdb.connect(str(build)) as con:
         con.execute(REFRESH_HISTORY_DDL)
@@ -86,7 +86,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
                       (SELECT count(*) FROM ingest.touched_patients) AS touched_patients,
                       p.development_key
                FROM audit.refresh_plan p""",
-            [context.run_id, datetime.now(timezone.utc), warehouse.raw_dir, context.run_id],
+            [context.run.run_id, datetime.now(timezone.utc), warehouse.raw_dir, context.run.run_id],
         )
         patients = con.execute("SELECT count(*) FROM marts.dim_patient").fetchone()[0]
     publish.publish(build, target)
@@ -97,7 +97,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
 def _record_run(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContext) -> None:
     """This run's check outcomes (dbt tests included) and step timings, from Dagster's event
     log, so the data-quality page and SQL users see what guarded this publication."""
-    run_id = context.run_id
+    run_id = context.run.run_id
     checks = context.instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000
     ).records

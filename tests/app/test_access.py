@@ -153,7 +153,7 @@ def test_an_incomplete_sign_in_is_refused_even_on_loopback():
 
 
 def _serve(*args: str, secrets=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ}
     env.pop("STREAMLIT_SERVER_ADDRESS", None)
     files = ["--secrets.files", str(secrets)] if secrets else ["--secrets.files", str(REPO / "no-such-secrets.toml")]
     return subprocess.run([sys.executable, "-m", "streamlit_app.serve", *files, *args], cwd=REPO, env=env,

@@ -84,7 +84,7 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def app(demo_warehouse, tmp_path_factory):
-    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse)}
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     process, url = _serve(REPO / "streamlit_app" / "app.py", env, log)
     yield url
@@ -221,7 +221,7 @@ def test_uncaught_errors_show_the_type_only(tmp_path, page):
         "import streamlit as st\nst.title('boom')\n"
         "raise ValueError('patient H-001 born 1960-03-15')\n"
     )
-    process, url = _serve(script, {**os.environ, "PYTHONWARNINGS": "ignore"}, tmp_path / "streamlit.log")
+    process, url = _serve(script, dict(os.environ), tmp_path / "streamlit.log")
     try:
         page.goto(url)
         _wait_idle(page)
@@ -238,7 +238,7 @@ def test_uncaught_errors_show_the_type_only(tmp_path, page):
 def test_deep_link_on_a_fresh_server_uses_the_app_navigation(demo_warehouse, tmp_path, page):
     """A first request straight to /sql gets the app's navigation (the page files live in
     views/, not pages/, which Streamlit would also run as a legacy multipage app)."""
-    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse)}
     process, url = _serve(REPO / "streamlit_app" / "app.py", env, tmp_path / "streamlit.log")
     try:
         titles = [title for title, _ in _navigation(page, f"{url}/sql")]

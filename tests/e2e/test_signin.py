@@ -243,7 +243,7 @@ def test_the_launcher_serves_local_mode_on_loopback(demo_warehouse, tmp_path, pa
     """scripts/demo.sh's command: no sign-in, 127.0.0.1, the banner, every page."""
     port = _free_port()
     log = tmp_path / "serve.log"
-    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PRRT_WAREHOUSE": str(demo_warehouse)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit_app.serve", "--server.address", "127.0.0.1", "--server.port", str(port),
          "--server.fileWatcherType", "none", "--secrets.files", str(tmp_path / "none.toml")],
