@@ -6,12 +6,13 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock
-from .refresh_failure import PREFIX, exception_text, failure_line
+from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock, stop_signal
+from .refresh_failure import AGAIN, PREFIX, exception_text, failure_line
 
 WAREHOUSE_FOLDER = "warehouse folder"  # the "step" of what fails before the run starts
 
@@ -142,6 +143,9 @@ def _run_refresh_job(warehouse_config: dict) -> int:
     if result.success and failure is None:
         print(f"prrt refresh: published {warehouse}")
         return 0
+    if signo := stop_signal.requested():  # stopped: say so, whatever else the run reported
+        print(f"{PREFIX}{signal.Signals(signo).name}: {stop_signal.STOPPED}: {AGAIN}", file=sys.stderr)
+        return 128 + signo
     step, error = failure or ("prrt_refresh", "Error: the run failed")
     print(f"prrt refresh: the published warehouse was left unchanged; full log: {log_path}", file=sys.stderr)
     print(failure_line(step, error, warehouse, log_path), file=sys.stderr)

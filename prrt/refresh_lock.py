@@ -35,7 +35,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import file_modes, publish
+from . import file_modes, publish, stop_signal
 
 LOCK_SUFFIX = ".refresh.lock"
 LATEST_LOG = "last-refresh.log"
@@ -164,6 +164,7 @@ def begin_cli_refresh(warehouse: Path) -> Exception | None:
     if threading.current_thread() is threading.main_thread() \
             and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop_signal.watch()  # a signal Dagster or dagster-dbt swallows still stops the publication
     atexit.register(end_cli_refresh, warehouse)
     return None
 

@@ -4,6 +4,7 @@
 import importlib
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from prrt import child_process, file_modes
+from prrt import child_process, file_modes, stop_signal
 
 from .. import dbt_parse_cache
 from ..project import dbt_project
@@ -71,7 +72,7 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
             # imports): while dbt works in its own process, this one mostly waits, so import them
             # now -- once dbt has started (forking with a preexec_fn is unsafe while a thread runs).
             importer = _import_in_background("prrt.analytics.tables")
-            yield from build.stream()
+            yield from _stream_until_stopped(build)
         except BaseException:
             if warm is not None:
                 warm[0].kill()
@@ -93,6 +94,17 @@ def prrt_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ware
                             target_path=views_target)
             _private_parse_copy(views_target)
             views.wait()
+
+
+def _stream_until_stopped(build):
+    """dbt's events, stopping dbt at the next one once `prrt refresh` was asked to stop (a signal
+    dagster-dbt's reading loop may swallow: prrt/stop_signal.py)."""
+    for event in build.stream():
+        yield event
+        if stop_signal.requested():
+            build.process.send_signal(signal.SIGINT)
+            build.process.wait(timeout=build.termination_timeout_seconds)
+            raise dg.Failure(description=stop_signal.STOPPED, allow_retries=False)
 
 
 # dbt vars of an incremental refresh (see dbt/macros/refresh_scope.sql)

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from prrt import publish
+from prrt import publish, stop_signal
 
 from ..resources import WarehouseResource
 from .analytics import ANALYTICS_TABLES, analytics_key
@@ -68,6 +68,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
     upstream step and blocking check succeeded."""
     build = warehouse.build_path(context.run.run_id)
     target = warehouse.warehouse_path
+    _refuse_if_stopped()
     with duckdb.connect(str(build)) as con:
         con.execute(REFRESH_HISTORY_DDL)
         con.execute("ALTER TABLE audit.refresh_history ADD COLUMN IF NOT EXISTS development_key BOOLEAN")  # older
@@ -89,9 +90,15 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseR
             [context.run.run_id, datetime.now(timezone.utc), warehouse.raw_dir, context.run.run_id],
         )
         patients = con.execute("SELECT count(*) FROM marts.dim_patient").fetchone()[0]
+    _refuse_if_stopped()
     publish.publish(build, target)
     context.log.info(f"Published {target} ({patients} patients)")
     return dg.MaterializeResult(metadata={"path": str(target), "patients": patients})
+
+
+def _refuse_if_stopped() -> None:
+    if stop_signal.requested():
+        raise dg.Failure(description=stop_signal.STOPPED, allow_retries=False)
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContext) -> None:
