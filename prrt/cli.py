@@ -11,7 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import child_process, config, file_modes, prestarted_dbt, publish, refresh_lock, stop_signal
+from . import (
+    child_process,
+    config,
+    file_modes,
+    prestarted_dbt,
+    publish,
+    refresh_lock,
+    stop_signal,
+)
 from .refresh_failure import AGAIN, PREFIX, exception_text, failure_line
 
 WAREHOUSE_FOLDER = "warehouse folder"  # the "step" of what fails before the run starts
