@@ -376,16 +376,16 @@ def toxicity_assessed(cohort=None) -> pd.DataFrame:
 
 
 def toxicity_grade_counts(cohort=None) -> pd.DataFrame:
-    """Patients by CTCAE term, baseline grade and worst post-baseline grade >= 1, counted over the
-    cohort's treated patients (``n_cycles > 0``): ctcae_term, baseline_grade, worst_grade, n.
-    ``fct_toxicity`` has one row per patient x term, so each count is of patients; the
-    baseline grade is kept for the treatment-emergent rule (``analytics.worst_grade_counts``).
+    """Patients by CTCAE term, worst post-baseline grade >= 1 and treatment-emergent grade,
+    counted over the cohort's treated patients (``n_cycles > 0``): ctcae_term, worst_grade,
+    treatment_emergent_grade, n. ``fct_toxicity`` has one row per patient x term, so each count
+    is of patients (``analytics.worst_grade_counts`` picks either grade).
 
     An untreated patient has no worst grade (it is over the samples after the first cycle), so
     the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on n_cycles."""
     where, params = _of_patients(cohort)
     return query(
-        "SELECT ctcae_term, baseline_grade, worst_grade, count(*) AS n FROM marts.fct_toxicity"
+        "SELECT ctcae_term, worst_grade, treatment_emergent_grade, count(*) AS n FROM marts.fct_toxicity"
         f" WHERE worst_grade >= 1 AND {where} GROUP BY ALL ORDER BY ALL",
         params,
     )

@@ -1,15 +1,17 @@
 """Toxicity summary: patients by worst post-baseline CTCAE grade per term (the paper's Table 2).
 
-Input is a ``fct_toxicity``-like frame (patient_key, ctcae_term, baseline_grade,
-worst_grade), one row per patient x term. Percentages are of the cohort N, which should
+Input is a ``fct_toxicity``-like frame (patient_key, ctcae_term, worst_grade, and
+treatment_emergent_grade for the treatment-emergent view), one row per patient x term. What
+"treatment-emergent" means is defined once, in dbt (``fct_toxicity.treatment_emergent_grade``:
+worse than the baseline grade, a missing baseline counting as 0); this module only counts. Percentages are of the cohort N, which should
 be passed explicitly (patients without any graded lab are not in fct_toxicity); it
 defaults to the number of distinct patients in the frame.
 
 The table needs only the number of patients per term at each worst grade
 (``grade_counts``), so on a large warehouse those counts come from a GROUP BY over the
 mart (``catalog.ANALYTICS_QUERIES['toxicity_grade_counts']``) and ``toxicity_summary``
-builds the same table from them. With the treatment-emergent rule the counts must also be
-by baseline grade (``worst_grade_counts`` applies the rule to them as to rows).
+builds the same table from them (``worst_grade_counts`` picks the worst or the
+treatment-emergent grade of such counts).
 """
 
 from __future__ import annotations
@@ -22,26 +24,23 @@ import pandas as pd
 GRADES: tuple[int, ...] = (1, 2, 3, 4)
 
 
+EMERGENT_GRADE = "treatment_emergent_grade"  # fct_toxicity's column (dbt defines the rule)
+
+
+def _grade_column(treatment_emergent_only: bool) -> str:
+    return EMERGENT_GRADE if treatment_emergent_only else "worst_grade"
+
+
 def worst_grade_per_patient_term(fct_toxicity: pd.DataFrame, *, treatment_emergent_only: bool = False) -> pd.DataFrame:
     """patient_key, ctcae_term, worst_grade (one row per pair; max if the frame repeats a pair).
 
-    ``treatment_emergent_only``: keep a grade only if it is worse than the baseline grade
-    (a missing baseline grade counts as 0).
+    ``treatment_emergent_only``: the grade is the frame's ``treatment_emergent_grade`` (0 unless
+    worse than baseline), returned as worst_grade.
     """
-    frame = fct_toxicity[["patient_key", "ctcae_term", "baseline_grade", "worst_grade"]].copy()
-    frame["worst_grade"] = pd.to_numeric(frame["worst_grade"], errors="coerce")
-    if treatment_emergent_only:
-        frame["worst_grade"] = _emergent(frame["worst_grade"], frame["baseline_grade"])
+    column = _grade_column(treatment_emergent_only)
+    frame = fct_toxicity[["patient_key", "ctcae_term"]].assign(
+        worst_grade=pd.to_numeric(fct_toxicity[column], errors="coerce"))
     return frame.groupby(["patient_key", "ctcae_term"], as_index=False)["worst_grade"].max()
-
-
-def _emergent(worst: pd.Series, baseline: pd.Series) -> pd.Series:
-    """The treatment-emergent worst grade: 0 unless worse than the baseline grade (a missing
-    baseline grade counts as 0); a missing worst grade stays missing."""
-    baseline = pd.to_numeric(baseline, errors="coerce").fillna(0)
-    emergent = worst.copy()
-    emergent.loc[worst <= baseline] = 0
-    return emergent
 
 
 GRADE_COUNT_COLUMNS = ["ctcae_term", "worst_grade", "n"]
@@ -56,14 +55,12 @@ def grade_counts(fct_toxicity: pd.DataFrame, *, treatment_emergent_only: bool = 
 
 
 def worst_grade_counts(counts: pd.DataFrame, *, treatment_emergent_only: bool = False) -> pd.DataFrame:
-    """ctcae_term, worst_grade, n from patient counts by term, baseline grade and worst grade
-    (columns ctcae_term, baseline_grade, worst_grade, n; one count per patient x term, as
-    ``fct_toxicity`` has one row per pair). ``treatment_emergent_only``: as in
-    ``worst_grade_per_patient_term``. Rows are not merged: ``toxicity_summary`` adds up the
-    counts of a term's repeated grades."""
-    worst = pd.to_numeric(counts["worst_grade"], errors="coerce")
-    if treatment_emergent_only:
-        worst = _emergent(worst, counts["baseline_grade"])
+    """ctcae_term, worst_grade, n from patient counts by term, worst grade and treatment-emergent
+    grade (columns ctcae_term, worst_grade, treatment_emergent_grade, n; one count per patient x
+    term, as ``fct_toxicity`` has one row per pair). ``treatment_emergent_only``: the counts by
+    treatment-emergent grade, as worst_grade. Rows are not merged: ``toxicity_summary`` adds up
+    the counts of a term's repeated grades."""
+    worst = pd.to_numeric(counts[_grade_column(treatment_emergent_only)], errors="coerce")
     return counts.assign(worst_grade=worst)[GRADE_COUNT_COLUMNS]
 
 

@@ -102,6 +102,7 @@ def test_toxicity_table_counts_each_patient_once_at_worst_grade():
             "ctcae_term": ["Anemia", "Anemia", "White blood cell decreased", "Anemia"],
             "baseline_grade": [0, 2, 1, 0],
             "worst_grade": [1, 2, 3, 0],
+            "treatment_emergent_grade": [1, 0, 3, 0],  # as dbt derives it (fct_toxicity's unit test)
         }
     )
     table = toxicity_table(fct, n_patients=4).set_index("ctcae_term")
@@ -127,10 +128,11 @@ def test_table_2_from_counts_by_baseline_grade_equals_the_table_from_rows():
             "ctcae_term": ["Anemia"] * 5 + ["Creatinine increased"] * 2 + ["Anemia"],
             "baseline_grade": [0, 2, 1, None, 1, 0, 3, 2],
             "worst_grade": [1, 2, 2, 3, 1, 4, 3, None],
+            "treatment_emergent_grade": [1, 0, 2, 3, 0, 4, 0, None],  # as dbt derives it
         }
     )
-    counts = (fct.groupby(["ctcae_term", "baseline_grade", "worst_grade"], dropna=False).size().rename("n")
-              .reset_index())
+    counts = (fct.groupby(["ctcae_term", "worst_grade", "treatment_emergent_grade"], dropna=False).size()
+              .rename("n").reset_index())
     for emergent in (False, True):
         expected = toxicity_table(fct, n_patients=6, treatment_emergent_only=emergent)
         from_counts = toxicity_summary(worst_grade_counts(counts, treatment_emergent_only=emergent), 6)

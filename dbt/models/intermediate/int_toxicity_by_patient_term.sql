@@ -74,7 +74,14 @@ joined as (
         per_patient_term.worst_grade,
         per_patient_term.worst_grade_date,
         per_patient_term.first_onset_date,
-        per_patient_term.worst_grade > per_patient_term.baseline_grade as is_worse_than_baseline,
+        -- treatment-emergent (the one home of the rule): worse than the baseline grade, a missing
+        -- baseline grade (no gradable sample in the baseline window) counting as grade 0
+        per_patient_term.worst_grade > coalesce(per_patient_term.baseline_grade, 0) as is_worse_than_baseline,
+        case
+            when per_patient_term.worst_grade > coalesce(per_patient_term.baseline_grade, 0)
+                then per_patient_term.worst_grade
+            when per_patient_term.worst_grade is not null then 0
+        end as treatment_emergent_grade,
         coalesce(per_patient_term.n_post_baseline_samples, 0) as n_post_baseline_samples,
         coalesce(per_patient_term.n_post_baseline_graded_samples, 0) as n_post_baseline_graded_samples
 

@@ -17,6 +17,7 @@ select
     worst_grade_date,
     first_onset_date,
     is_worse_than_baseline,
+    treatment_emergent_grade,
     n_post_baseline_samples,
     n_post_baseline_graded_samples
 
