@@ -11,7 +11,8 @@ one chunk whatever ``n`` is.
 The clinical picture follows the bundled paper (raw/ and shared/seed): 1-7 cycles
 of 3.7-7.4 GBq every 6-8 weeks, monthly labs from a baseline 1-14 days before the
 first cycle to ~6 months after the last, mild haematological declines (CTCAE
-grade 0-2, rarely 3-4), ECOG/KPS before each cycle and >= 28 days after the last,
+grade 0-2, rarely 3-4), ECOG/KPS before each cycle and 3-5 and (often) ~6 months after the last
+(the warehouse's "post" is the first >= 90 days after the last cycle, contract section 4 v2),
 a baseline scan (NE, with its sum of diameters) 1-4 weeks before the first cycle, then
 RECIST every ~8 weeks and 3 and 6 months after therapy (best response ~10% CR,
 40% PR, 35% SD, 15% PD), Weibull overall survival (median ~3 years) with
@@ -465,10 +466,12 @@ def _simulate(rng: np.random.Generator, cfg: _Config, site: np.ndarray, local_no
     uln = _REF[np.maximum(ref, 0), analyte, sex_col + 1]
     ref_valid = ref >= 0
 
-    # ---- performance status: before each cycle, then 1-3 and (often) ~6 months after the last
+    # ---- performance status: before each cycle, then 3-5 and (often) ~6 months after the last. The
+    # first follow-up visit is at >= 90 days, where the warehouse reads "post" (the paper's "at least
+    # three months after the final treatment session").
     ps_off = np.concatenate(
         [cyc_off - rng.integers(0, 4, (n, 7)),
-         (last_off + rng.integers(30, 101, n))[:, None],
+         (last_off + rng.integers(90, 161, n))[:, None],
          (last_off + rng.integers(150, 201, n))[:, None]], axis=1)
     ps_valid = np.concatenate(
         [cyc_valid, np.ones((n, 1), bool), (rng.random(n) < 0.6)[:, None]], axis=1) & (ps_off < end[:, None])

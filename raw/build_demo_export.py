@@ -274,7 +274,7 @@ def performance_rows(p: Patient) -> list[list[str]]:
     for k in range(1, n):  # assessed on the day of cycle k+1, trending to the post values
         f = k / n
         rows.append((p.cycles[k][0], round(e0 + (e1 - e0) * f), int(round((k0 + (k1 - k0) * f) / 10) * 10)))
-    post = p.last_admin + days(r.randint(88, 105))  # "at least three months after"
+    post = p.last_admin + days(r.randint(90, 105))  # "at least three months after": >= 90 days (contract v2)
     rows.append((post, e1, k1))
     assert post <= p.end and (not p.dead or post < p.end), (p.pp, "post ECOG after follow-up")
     return [[p.patient_id, d.isoformat(), str(e), str(k)] for d, e, k in rows]

@@ -2,7 +2,7 @@
 """Check the demo export against the paper, independently of the generator.
 
 Reads ``raw/demo/*.csv`` (or ``--demo DIR``) with pandas and recomputes, with the
-CONTRACT definitions, what the warehouse will report: per patient sex, age at the
+CONTRACT definitions (v2), what the warehouse will report: per patient sex, age at the
 first cycle, cycles and cumulative activity, ECOG/KPS pre/post, the unconfirmed best
 overall response (all against ``raw/paper_table1.csv``), the worst post-baseline
 CTCAE v4.03 grade per term (Table 2), the deaths and the Kaplan-Meier median OS
@@ -123,20 +123,30 @@ def main() -> int:
         expect((pd.isna(me.krenning_score) and pd.isna(t.krenning_score)) or me.krenning_score == t.krenning_score,
                f"patient {pp}: krenning")
 
-        # ECOG / KPS: pre = last on/before first administration (<= 60 d), post = last >= 28 d after the last
+        # ECOG / KPS (contract v2): pre = last on/before first administration (<= 60 d), post = the FIRST
+        # >= 90 d after the last administration (the paper: "at least three months after")
         a = ps[ps.patient_id == p].sort_values("assessment_date")
         pre = a[(a.assessment_date <= f) & (a.assessment_date >= f - pd.Timedelta(days=60))].iloc[-1]
-        post = a[a.assessment_date >= last[p] + pd.Timedelta(days=28)].iloc[-1]
+        after = a[a.assessment_date >= last[p] + pd.Timedelta(days=90)]
+        expect(len(after) > 0, f"patient {pp}: no ECOG/KPS >= 90 days after the last administration")
+        post = after.iloc[0] if len(after) else a.iloc[-1]
         expect((pre.ecog, pre.kps, post.ecog, post.kps) == (t.ecog_pre, t.kps_pre, t.ecog_post, t.kps_post),
                f"patient {pp}: ECOG/KPS")
 
-        # unconfirmed BOR
-        s = ta[(ta.patient_id == p) & (ta.assessment_date > f) & (ta.recist_response != "NE")]
-        s = s[~((s.recist_response == "SD") & ((s.assessment_date - f).dt.days < 42))]
+        # unconfirmed BOR (contract v2): CT/MRI only, after the first administration up to and including
+        # the first PD, NE ignored, SD only at >= 42 days
+        s = ta[(ta.patient_id == p) & (ta.assessment_date > f) & ta.modality.isin(["ct", "mri"])]
+        first_pd = s[s.recist_response == "PD"].assessment_date.min()
+        if not pd.isna(first_pd):
+            s = s[s.assessment_date <= first_pd]
+        s = s[(s.recist_response != "NE") & ~((s.recist_response == "SD") & ((s.assessment_date - f).dt.days < 42))]
         bor = next((x for x in ["CR", "PR", "SD", "PD"] if x in set(s.recist_response)), None)
         expect(bor == t.best_response, f"patient {pp}: BOR {bor} != {t.best_response}")
+        # the RECIST 1.1 baseline: one CT/MRI at most 28 days before the first administration
         base_scan = ta[(ta.patient_id == p) & (ta.assessment_date < f)]
-        expect(len(base_scan) == 1 and base_scan.recist_response.iloc[0] == "NE", f"patient {pp}: baseline scan")
+        expect(len(base_scan) == 1 and base_scan.recist_response.iloc[0] == "NE"
+               and base_scan.modality.iloc[0] in ("ct", "mri")
+               and (f - base_scan.assessment_date.iloc[0]).days <= 28, f"patient {pp}: baseline scan")
         pet = (ta[ta.patient_id == p].modality == "ga68_dotatate_pet").any()
         expect(pet == (t.followup_ga68_pet == "yes"), f"patient {pp}: follow-up PET")
         # RECIST consistency of the sums

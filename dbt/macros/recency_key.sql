@@ -10,3 +10,13 @@
 {% macro recency_key(date_column, record_id_column) -%}
     (cast(date_diff('day', date '1970-01-01', {{ date_column }}) as hugeint) * 18446744073709551616 + {{ record_id_column }})
 {%- endmacro %}
+
+{#-
+    A row's place in "earliest first" order, as one HUGEINT like recency_key: the date, and on a
+    date the later export line first (the same tie rule as recency_key: a repeated assessment on a
+    day is taken to correct the earlier line). arg_min(x, earliness_key(...)) is the first row's x.
+    record_id < 2^63, so subtracting it never reaches the previous day.
+-#}
+{% macro earliness_key(date_column, record_id_column) -%}
+    (cast(date_diff('day', date '1970-01-01', {{ date_column }}) as hugeint) * 18446744073709551616 - {{ record_id_column }})
+{%- endmacro %}

@@ -73,7 +73,8 @@ def main() -> None:
     cohort = filters.cohort()
     results = load(cohort)
     st.caption("Before = the last assessment on or before the first cycle (at most 60 days earlier); after = the "
-               "last assessment at least 28 days after the last cycle. ECOG: lower is better; KPS: higher is better.")
+               "first assessment at least 90 days after the last cycle (the paper's follow-up visit \"at least three "
+               "months after the final treatment session\"). ECOG: lower is better; KPS: higher is better.")
 
     summary = []
     for column, m in zip(st.columns(len(MEASURES)), MEASURES, strict=True):

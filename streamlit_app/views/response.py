@@ -13,7 +13,8 @@ from streamlit_app import charts, data, filters
 
 DEFINITIONS = {
     "Unconfirmed (as in the paper)": "best_overall_response",
-    "Confirmed (RECIST 1.1, CR/PR repeated ≥ 28 days later)": "confirmed_best_overall_response",
+    "Confirmed (RECIST 1.1 as admiralonco: CR/PR repeated ≥ 28 days later, ≤ 1 NE and no SD between)":
+        "confirmed_best_overall_response",
 }
 CATEGORIES = ["CR", "PR", "SD", "PD", "NE/missing"]
 MAX_WATERFALL_BARS = 2_000

@@ -33,7 +33,8 @@ toxicity as (
 tumour_change as (
 
     -- the waterfall plot's bar: each patient's best (lowest) post-baseline change, read from the
-    -- built fct_tumour_assessment rather than recomputing its baselines
+    -- built fct_tumour_assessment rather than recomputing its baselines (CT/MRI only: PET rows
+    -- carry no percent change, int_tumour_assessments)
     select
         patient_key,
         min(pct_change_from_baseline_sum) as best_pct_change_from_baseline_sum

@@ -10,6 +10,7 @@ select
     patient_key,
     assessment_date,
     modality,
+    is_recist,
     recist_response,
     sum_of_diameters_mm,
     days_from_first_cycle,
