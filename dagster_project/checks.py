@@ -41,11 +41,11 @@ def _why_empty(con, table: str) -> str:
 
 
 @dg.asset_check(asset=analytics_key("km_median"), name="overall_median_present", blocking=True,
-                description="The whole-cohort Kaplan-Meier row exists for each CI method")
+                description="The whole-cohort overall-survival Kaplan-Meier row exists for each CI method")
 def overall_median_present(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(context.run.run_id, read_only=True) as con:
         methods = con.execute(
-            "SELECT count(DISTINCT ci_method) FROM analytics.km_median WHERE stratum_variable = 'all'"
+            "SELECT count(DISTINCT ci_method) FROM analytics.km_median WHERE endpoint = 'OS' AND stratum_variable = 'all'"
         ).fetchone()[0]
     return dg.AssetCheckResult(passed=methods == 3, metadata={"ci_methods": methods})
 

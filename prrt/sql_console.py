@@ -103,9 +103,10 @@ ORDER BY ctcae_term
 """,
     "Kaplan-Meier median overall survival": """\
 -- Median overall survival (months), with R survfit's three confidence-interval methods
-SELECT stratum_variable, stratum, n, median_months, ci_lower, ci_upper, ci_method
+-- (endpoint 'PFS', 'TTP', 'DOR' for the others)
+SELECT endpoint, stratum_variable, stratum, n, median_months, ci_lower, ci_upper, ci_method
 FROM analytics.km_median
-WHERE stratum_variable = 'all'
+WHERE endpoint = 'OS' AND stratum_variable = 'all'
 ORDER BY ci_method
 """,
     "Rejected rows by reason": """\

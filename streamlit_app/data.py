@@ -132,8 +132,9 @@ def ctcae_criteria() -> pd.DataFrame:
 # --- analytics -------------------------------------------------------------------------
 
 
-def km_median() -> pd.DataFrame:
-    return query("SELECT * FROM analytics.km_median")
+def km_median(endpoint: str = "OS") -> pd.DataFrame:
+    """analytics.km_median of one endpoint (OS: what the Survival page shows)."""
+    return query("SELECT * FROM analytics.km_median WHERE endpoint = ?", (endpoint,))
 
 
 # --- audit -----------------------------------------------------------------------------

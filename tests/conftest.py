@@ -43,6 +43,19 @@ def demo_warehouse(tmp_path_factory) -> Path:
     return warehouse
 
 
+@pytest.fixture(scope="session")
+def synth_5000_warehouse(tmp_path_factory) -> Path:
+    """A 5,000-patient synthetic export (`prrt synth`, seed 0) refreshed once per test session."""
+    root = tmp_path_factory.mktemp("synth_5000")
+    export = root / "raw"
+    subprocess.run([PRRT, "synth", "--patients", "5000", "--out", str(export)], check=True, capture_output=True,
+                   timeout=300)
+    warehouse = root / "warehouse.duckdb"
+    result = run_refresh(export, warehouse)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return warehouse
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

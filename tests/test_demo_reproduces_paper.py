@@ -71,7 +71,8 @@ def test_table_2_toxicity(demo_db):
 def test_survival(demo_db):
     assert demo_db.execute("SELECT sum(os_event) FROM marts.fct_survival").fetchone()[0] == 3
     median = demo_db.execute(
-        "SELECT median_months FROM analytics.km_median WHERE stratum_variable = 'all' AND ci_method = 'log-log'"
+        "SELECT median_months FROM analytics.km_median"
+        " WHERE endpoint = 'OS' AND stratum_variable = 'all' AND ci_method = 'log-log'"
     ).fetchone()[0]
     assert median == pytest.approx(23, abs=0.05)
     # the analytics table agrees with lifelines run directly on the mart
@@ -168,19 +169,19 @@ def test_published_performance_status_change(demo_db):
 def test_published_survival_at_landmarks(demo_db):
     rows = demo_db.execute(
         "SELECT time_months, survival, at_risk, events FROM analytics.km_survival_at"
-        " WHERE stratum_variable = 'all' ORDER BY time_months"
+        " WHERE endpoint = 'OS' AND stratum_variable = 'all' ORDER BY time_months"
     ).fetchall()
     assert [r[0] for r in rows] == [12, 24, 36]
     assert rows[0][1] is not None and 0 < rows[0][1] <= 1
     assert rows[-1][3] == 3  # all three deaths by 36 months
     # every stratum has its landmark rows
-    strata = set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_survival_at"))
+    strata = set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_survival_at WHERE endpoint = 'OS'"))
     assert strata == STRATIFYING_VARIABLES | {"all"}
 
 
 def test_every_stratifying_variable_has_km_and_logrank_rows(demo_db):
-    assert set(column(demo_db, "SELECT stratum_variable FROM analytics.logrank")) == STRATIFYING_VARIABLES
-    assert set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_median")) == (
+    assert set(column(demo_db, "SELECT stratum_variable FROM analytics.logrank WHERE endpoint = 'OS'")) == STRATIFYING_VARIABLES
+    assert set(column(demo_db, "SELECT DISTINCT stratum_variable FROM analytics.km_median WHERE endpoint = 'OS'")) == (
         STRATIFYING_VARIABLES | {"all"})
     # the paper: no factor was associated with OS at p < 0.05 -- with 3 deaths, the log-rank
     # p-values are well-formed whatever they are
@@ -189,13 +190,13 @@ def test_every_stratifying_variable_has_km_and_logrank_rows(demo_db):
 
 
 def test_published_cox_models_keep_non_converged_rows(demo_db):
-    univariable = demo_db.execute("SELECT * FROM analytics.cox_univariable").df()
+    univariable = demo_db.execute("SELECT * FROM analytics.cox_univariable WHERE endpoint = 'OS'").df()
     assert set(univariable["covariate"]) == STRATIFYING_VARIABLES | {"age_at_first_cycle", "ecog_pre"}
     assert (univariable["events"] == 3).all()
     # a model that did not converge carries no estimate, one that did carries a finite one
     assert univariable.loc[~univariable["converged"], "hr"].isna().all()
     assert univariable.loc[univariable["converged"], "hr"].gt(0).all()
-    multivariable = demo_db.execute("SELECT * FROM analytics.cox_multivariable").df()
+    multivariable = demo_db.execute("SELECT * FROM analytics.cox_multivariable WHERE endpoint = 'OS'").df()
     assert multivariable["term"].tolist() == ["age_at_first_cycle", "sex=M", "ecog_pre"]
     assert (multivariable["n"] == 16).all()
 

@@ -13,8 +13,8 @@ import pytest
 from .conftest import DEMO_EXPORT, run_refresh
 
 MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_lab_nadir", "fct_toxicity",
-         "fct_tumour_assessment", "fct_survival")
-ANALYTICS = ("km_median", "logrank", "toxicity_summary", "response_rates", "lab_nadir")
+         "fct_tumour_assessment", "fct_survival", "fct_time_to_event")
+ANALYTICS = ("km_median", "logrank", "follow_up", "toxicity_summary", "response_rates", "lab_nadir")
 # record_id numbers files in load order, which differs between the two paths by design
 LOAD_ORDER_COLUMNS = {"record_id"}
 

@@ -2,7 +2,7 @@
 
 The statistics live in ``prrt.analytics`` (no Dagster there); this module only runs the
 queries of ``ANALYTICS_QUERIES`` (each reads just what its computations need: the patient
-columns, toxicity counts per term and grade, the lab nadir summarised per analyte), calls
+columns with every endpoint's time and event from marts.fct_time_to_event, toxicity counts per term and grade, the lab nadir summarised per analyte), calls
 ``build_analytics_tables`` and writes one table per asset. Descriptions and column schemas
 come from ``prrt.analytics.catalog``.
 
@@ -106,10 +106,10 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, table: "pd.DataFrame"
     ],
 )
 def survival_analytics(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Survival (Kaplan-Meier, log-rank, survival at 12/24/36 months, Cox models), response
-    rates, performance status change, toxicity by grade and time to lab nadir, from
-    ``marts.dim_patient``, ``marts.fct_toxicity`` (counts per term and grade) and
-    ``marts.fct_lab_nadir``."""
+    """Survival by endpoint (Kaplan-Meier, log-rank, survival at 12/24/36 months, Cox models;
+    OS, PFS, TTP, DOR), median follow-up, response rates, performance status change, toxicity by
+    grade and time to lab nadir, from ``marts.dim_patient`` with ``marts.fct_time_to_event``,
+    ``marts.fct_toxicity`` (counts per term and grade) and ``marts.fct_lab_nadir``."""
     with warehouse.connect(context.run.run_id) as con:
         tables = compute_analytics_tables(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS analytics")

@@ -15,7 +15,7 @@ from .ingest import LOAD_SUMMARY, REJECTED_ROWS
 
 PUBLISHED = dg.AssetKey(["warehouse", "published"])
 MARTS = ("dim_patient", "fct_treatment_cycle", "fct_lab_result", "fct_lab_nadir", "fct_toxicity",
-         "fct_tumour_assessment", "fct_survival")
+         "fct_tumour_assessment", "fct_survival", "fct_time_to_event")
 
 CHECK_RESULTS_DDL = """
 CREATE OR REPLACE TABLE audit.check_results (

@@ -24,7 +24,7 @@ import importlib
 
 # module of this package -> the names it exports here
 _MODULES = {
-    "catalog": "ANALYTICS_QUERIES MARTS_READ TABLES TableDoc",
+    "catalog": "ANALYTICS_QUERIES ENDPOINTS MARTS_READ TABLES TableDoc endpoint_columns",
     "cox": "CoxResult cox_multivariable cox_univariable fit_cox",
     "groups": "best_response_group cumulative_activity_group cycles_group grade_threshold_group median_split"
               " toxicity_grade_group",
@@ -34,7 +34,7 @@ _MODULES = {
     "survival": "CONF_TYPES KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
     "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"
               " cox_multivariable_table cox_univariable_table km_curve_table km_median_table km_survival_at_table"
-              " logrank_table",
+              " logrank_table analysed_endpoints follow_up_table",
     "toxicity": "grade_counts toxicity_summary toxicity_table worst_grade_any_term worst_grade_counts",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}

@@ -7,8 +7,9 @@ every table built by ``build_analytics_tables`` has exactly the documented colum
 ``MARTS_READ``): one query per input of ``build_analytics_tables``, each returning only
 what its computations need.
 
-Conventions throughout: time in months is days / 30.4375 (``marts.fct_survival``);
-``stratum_variable = 'all'`` (stratum 'all') is the whole cohort; the 95% intervals are
+Conventions throughout: time in months is days / 30.4375 (``marts.fct_time_to_event``);
+``endpoint`` is the time-to-event endpoint of ``marts.fct_time_to_event`` ('OS', 'PFS', 'TTP',
+'DOR': ``ENDPOINTS``); ``stratum_variable = 'all'`` (stratum 'all') is the whole cohort; the 95% intervals are
 two-sided; a statistic that cannot be estimated is NaN (NULL in SQL), never a crash or
 an infinite value.
 """
@@ -29,6 +30,27 @@ class TableDoc:
         return "\n".join(lines)
 
 
+# the endpoints of marts.fct_time_to_event the survival tables analyse (TTR, an event for every
+# responder, is not a survival analysis): OS and PFS always, TTP and DOR when they have events
+ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "TTP", "DOR")
+ALWAYS_ANALYSED: tuple[str, ...] = ("OS", "PFS")
+# the endpoints whose median follow-up (reverse Kaplan-Meier) analytics.follow_up reports
+FOLLOW_UP_ENDPOINTS: tuple[str, ...] = ("OS", "PFS")
+
+
+def endpoint_columns(endpoint: str) -> tuple[str, str]:
+    """The (months, event) columns of ``endpoint`` in the patient frame: os_months, os_event, ..."""
+    return f"{endpoint.lower()}_months", f"{endpoint.lower()}_event"
+
+
+_ENDPOINT = {
+    "endpoint": "'OS' (overall survival), 'PFS' (progression-free survival), 'TTP' (time to progression) or "
+                "'DOR' (duration of response, responders only) as marts.fct_time_to_event defines them; OS and "
+                "PFS always, TTP and DOR when they have at least one event",
+}
+
+_EVENTS = "events of the endpoint (deaths for OS; PD or death for PFS and DOR; PD for TTP)"
+
 _STRATUM = {
     "stratum_variable": "'all' for the whole cohort, else the stratifying variable (sex, primary_site, "
                         "baseline_imaging, krenning_score, cycles_group, cumulative_activity_group, "
@@ -48,46 +70,52 @@ _COX_ESTIMATES = {
 
 TABLES: dict[str, TableDoc] = {
     "km_curve": TableDoc(
-        "Kaplan-Meier overall-survival step curves, overall and per stratum, one row per distinct "
+        "Kaplan-Meier step curves per endpoint, overall and per stratum, one row per distinct "
         "observed time (time 0 included), with R survfit's log-log pointwise 95% band.",
         {
+            **_ENDPOINT,
             **_STRATUM,
-            "time_months": "time since the first administration, months",
+            "time_months": "time since the endpoint's start (the first administration; the first response for "
+                           "DOR), months",
             "survival": "Kaplan-Meier estimate S(t)",
             "ci_lower": "lower limit of the log-log pointwise 95% band (NaN where undefined, as R)",
             "ci_upper": "upper limit of the log-log pointwise 95% band",
             "at_risk": "patients under observation just before time_months",
-            "events": "deaths at time_months",
+            "events": "events at time_months (" + _EVENTS + ")",
             "censored": "patients censored at time_months",
         },
     ),
     "km_median": TableDoc(
-        "Median overall survival with its 95% confidence interval, overall and per stratum, one row per "
-        "R survfit conf.type ('log-log', 'log', 'plain'); NaN where the curve or band never reaches 0.5.",
+        "Median time to event per endpoint with its 95% confidence interval, overall and per stratum, one row "
+        "per R survfit conf.type ('log-log', 'log', 'plain'); NaN where the curve or band never reaches 0.5.",
         {
+            **_ENDPOINT,
             **_STRATUM,
-            "n": "patients in the stratum",
-            "events": "deaths in the stratum",
-            "median_months": "median overall survival, months (R print.survfit rule)",
+            "n": "patients in the stratum with the endpoint (responders only for DOR)",
+            "events": _EVENTS + " in the stratum",
+            "median_months": "median time to event (median OS, PFS, ...), months (R print.survfit rule)",
             "ci_lower": "lower 95% limit of the median",
             "ci_upper": "upper 95% limit of the median",
             "ci_method": "R survfit conf.type of the band the limits come from: 'log-log', 'log' or 'plain'",
         },
     ),
     "logrank": TableDoc(
-        "Log-rank test (R survdiff, rho = 0) of equal overall survival across the levels of each "
+        "Log-rank test (R survdiff, rho = 0) of equal time to event per endpoint across the levels of each "
         "stratifying variable that has at least two levels with data.",
         {
+            **_ENDPOINT,
             "stratum_variable": "the stratifying variable",
             "test_statistic": "log-rank chi-square statistic",
             "degrees_of_freedom": "number of levels with data minus one",
-            "p_value": "p-value (NaN with no deaths)",
+            "p_value": "p-value (NaN with no events)",
         },
     ),
     "km_survival_at": TableDoc(
-        "Overall survival at 12, 24 and 36 months with the log-log 95% CI and the counts, overall and per "
-        "stratum, as R's summary(survfit, times = ...); NaN survival beyond the stratum's follow-up.",
+        "Event-free probability per endpoint at 12, 24 and 36 months (overall survival, PFS, ...) with the "
+        "log-log 95% CI and the counts, overall and per stratum, as R's summary(survfit, times = ...); NaN "
+        "survival beyond the stratum's follow-up.",
         {
+            **_ENDPOINT,
             **_STRATUM,
             "time_months": "landmark time, months (12, 24, 36)",
             "n": "patients in the stratum",
@@ -97,41 +125,59 @@ TABLES: dict[str, TableDoc] = {
             "ci_upper": "upper limit of the log-log 95% CI of S(t)",
             "ci_method": "'log-log'",
             "at_risk": "patients still under observation at t (follow-up >= t)",
-            "events": "cumulative deaths up to and including t",
+            "events": "cumulative events up to and including t",
             "censored": "cumulative censorings up to and including t",
         },
     ),
     "cox_univariable": TableDoc(
-        "Univariable Cox proportional-hazards models of overall survival (Efron ties), one model per "
-        "covariate: each stratifying variable (as categories) plus age and baseline ECOG (per unit). "
-        "Models that do not converge (e.g. no deaths in a level: monotone likelihood) keep their rows "
+        "Univariable Cox proportional-hazards models per endpoint (Efron ties), one model per "
+        "endpoint and covariate: each stratifying variable (as categories) plus age and baseline ECOG (per unit). "
+        "Models that do not converge (e.g. no events in a level: monotone likelihood) keep their rows "
         "with converged = false and NaN estimates.",
         {
+            **_ENDPOINT,
             "covariate": "the covariate of this model",
             "term": "model term: the covariate for a numeric one, '<covariate>=<level>' for a categorical one",
             "reference": "reference level of a categorical covariate (NULL for a numeric one)",
             "n": "patients used (complete cases)",
-            "events": "deaths among them",
+            "events": "events among them",
             **_COX_ESTIMATES,
             "converged": "true when the fit converged to a finite maximum",
             "note": "why a fit did not converge or failed (fitter messages), else NULL",
         },
     ),
     "cox_multivariable": TableDoc(
-        "A prespecified multivariable Cox model of overall survival (age at first cycle + sex + baseline "
+        "A prespecified multivariable Cox model per endpoint (age at first cycle + sex + baseline "
         "ECOG) on complete cases, with the Schoenfeld-residual test of proportional hazards per term. "
-        "With few deaths the model may not converge: then converged = false and the estimates are NaN.",
+        "With few events the model may not converge: then converged = false and the estimates are NaN.",
         {
+            **_ENDPOINT,
             "model": "the model's covariates, 'a + b + c'",
             "term": "model term: the covariate for a numeric one, '<covariate>=<level>' for a categorical one",
             "reference": "reference level of a categorical covariate (NULL for a numeric one)",
             "n": "patients used (complete cases)",
-            "events": "deaths among them",
+            "events": "events among them",
             **_COX_ESTIMATES,
             "ph_test_statistic": "proportional-hazards test statistic (lifelines, KM time transform)",
             "ph_p_value": "proportional-hazards test p-value (small: hazards not proportional)",
             "converged": "true when the fit converged to a finite maximum",
             "note": "why the fit did not converge or failed (fitter messages), else NULL",
+        },
+    ),
+    "follow_up": TableDoc(
+        "Median follow-up per endpoint (OS, PFS) by the reverse Kaplan-Meier method (Schemper & Smith 1996): "
+        "the Kaplan-Meier estimate with censoring as the event and the endpoint's events censored, as R's "
+        "survfit(Surv(months, 1 - event) ~ 1), with its 95% CI, one row per conf.type ('log-log', 'log', "
+        "'plain'). NaN where the curve or band never reaches 0.5.",
+        {
+            **_ENDPOINT,
+            "n": "patients with the endpoint",
+            "events": _EVENTS,
+            "censored": "patients censored (the reverse Kaplan-Meier's events)",
+            "median_months": "median follow-up, months (R print.survfit rule on the reverse curve)",
+            "ci_lower": "lower 95% limit of the median follow-up",
+            "ci_upper": "upper 95% limit of the median follow-up",
+            "ci_method": "R survfit conf.type of the band the limits come from: 'log-log', 'log' or 'plain'",
         },
     ),
     "response_rates": TableDoc(
@@ -254,17 +300,41 @@ FROM (
 
 
 # the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
-# toxicity_grade_group stratum without reading fct_toxicity per patient
+# toxicity_grade_group stratum without reading fct_toxicity per patient. The times come from
+# marts.fct_time_to_event (ENDPOINT_COLUMNS), not from dim_patient.os_months (equal, a dbt test).
 PATIENT_COLUMNS: tuple[str, ...] = (
     "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score", "is_treated", "n_cycles",
     "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post", "best_overall_response",
-    "confirmed_best_overall_response", "os_months", "os_event", "worst_ctcae_grade",
+    "confirmed_best_overall_response", "worst_ctcae_grade",
 )
+# each endpoint's months and event, one pair of columns per endpoint: os_months, os_event, pfs_months, ...
+ENDPOINT_COLUMNS: tuple[str, ...] = tuple(column for endpoint in ENDPOINTS for column in endpoint_columns(endpoint))
+
+
+def patients_sql() -> str:
+    """One row per patient of marts.dim_patient: ``PATIENT_COLUMNS`` and, from marts.fct_time_to_event
+    (patient x endpoint), each endpoint's months and event side by side (NULL where the patient has no
+    row for it: untreated patients, non-responders for DOR)."""
+    pivoted = ",\n        ".join(
+        f"max({measure}) FILTER (WHERE endpoint = '{endpoint}') AS {column}"
+        for endpoint in ENDPOINTS
+        for measure, column in zip(("months", "event"), endpoint_columns(endpoint), strict=True)
+    )
+    return f"""SELECT {', '.join(f'p.{c}' for c in PATIENT_COLUMNS)}, {', '.join(f't.{c}' for c in ENDPOINT_COLUMNS)}
+FROM marts.dim_patient p
+LEFT JOIN (
+    SELECT
+        patient_key,
+        {pivoted}
+    FROM marts.fct_time_to_event
+    GROUP BY patient_key
+) t ON t.patient_key = p.patient_key"""
+
 
 # input of build_analytics_tables -> the query that feeds it (everything the analytics read)
 ANALYTICS_QUERIES: dict[str, str] = {
-    # one row per patient
-    "dim_patient": f"SELECT {', '.join(PATIENT_COLUMNS)} FROM marts.dim_patient",
+    # one row per patient, with every endpoint's time and event (patients_sql)
+    "dim_patient": patients_sql(),
     # Table 2 needs only how many patients reached each worst grade per term (fct_toxicity has one
     # row per patient x term, a tested grain), so the counting is done here, not on 10 rows a patient
     "toxicity_grade_counts": (
@@ -276,4 +346,4 @@ ANALYTICS_QUERIES: dict[str, str] = {
 }
 
 # the marts those queries read (the analytics assets depend on them)
-MARTS_READ: tuple[str, ...] = ("dim_patient", "fct_toxicity", "fct_lab_nadir")
+MARTS_READ: tuple[str, ...] = ("dim_patient", "fct_time_to_event", "fct_toxicity", "fct_lab_nadir")

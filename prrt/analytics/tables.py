@@ -1,24 +1,28 @@
 """The analytics tables (schema ``analytics``) built from mart DataFrames.
 
-Survival input: a patient-grain frame with ``os_months`` (float) and ``os_event`` (0/1) —
-a ``dim_patient``, or ``fct_survival`` joined to it — plus the categorical columns to
-stratify by. ``stratum_variable = 'all'`` (stratum 'all') is always the whole cohort;
+Survival input: a patient-grain frame with a time in months (float) and an event (0/1) —
+``os_months`` / ``os_event`` by default — plus the categorical columns to stratify by.
+``build_analytics_tables`` reads every endpoint's pair side by side (``catalog.patients_sql``:
+os_months, os_event, pfs_months, pfs_event, ... from marts.fct_time_to_event) and builds the
+survival tables once per endpoint (``catalog.ENDPOINTS``), their rows marked by ``endpoint``. ``stratum_variable = 'all'`` (stratum 'all') is always the whole cohort;
 each further stratifying variable contributes one curve / median set per level that has
 data. Rows with missing time, event or stratum are left out of that stratification.
 
 Tables (column meanings: ``catalog.TABLES``):
 
-* km_curve:          stratum_variable, stratum, time_months, survival, ci_lower, ci_upper,
+* km_curve:          endpoint, stratum_variable, stratum, time_months, survival, ci_lower, ci_upper,
                      at_risk, events, censored   (log-log pointwise band, time 0 included)
-* km_median:         stratum_variable, stratum, n, events, median_months, ci_lower, ci_upper,
+* km_median:         endpoint, stratum_variable, stratum, n, events, median_months, ci_lower, ci_upper,
                      ci_method   (one row per R conf.type: 'log-log', 'log', 'plain';
                      NaN where not reached)
-* logrank:           stratum_variable, test_statistic, degrees_of_freedom, p_value
+* logrank:           endpoint, stratum_variable, test_statistic, degrees_of_freedom, p_value
                      (only for variables with >= 2 strata with data)
 * km_survival_at:    S(12/24/36 months) with log-log CI, at risk, cumulative events and
                      censorings, overall and per stratum
 * cox_univariable:   one Cox model per stratifying variable, age and baseline ECOG
 * cox_multivariable: the prespecified model age + sex + baseline ECOG, with PH tests
+  (km_survival_at and the Cox tables also per endpoint, first column ``endpoint``)
+* follow_up:         median follow-up per endpoint by reverse Kaplan-Meier, three conf.types
 * response_rates:    ORR / DCR with Clopper-Pearson CIs, unconfirmed and confirmed
 * performance_status_change: ECOG / KPS before vs after, Wilcoxon signed-rank
 * toxicity_summary:  patients by worst CTCAE grade per term (Table 2)
@@ -45,7 +49,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .catalog import TABLES
+from .catalog import ALWAYS_ANALYSED, ENDPOINTS, FOLLOW_UP_ENDPOINTS, TABLES, endpoint_columns
 from .cox import TERM_COLUMNS, CoxResult, cox_multivariable, fit_cox
 from .distinct import distinct_rows
 from .groups import (
@@ -77,6 +81,11 @@ COX_UNIVARIABLE_COLUMNS = ["covariate", "term", "reference", "n", "events", "coe
                            "hr_upper", "p_value", "converged", "note"]
 COX_MULTIVARIABLE_COLUMNS = ["model", "term", "reference", "n", "events", "coef", "se", "hr", "hr_lower",
                              "hr_upper", "p_value", "ph_test_statistic", "ph_p_value", "converged", "note"]
+
+FOLLOW_UP_COLUMNS = ["n", "events", "censored", "median_months", "ci_lower", "ci_upper", "ci_method"]
+# the tables built once per endpoint (their first column is ``endpoint``)
+BY_ENDPOINT: tuple[str, ...] = ("km_curve", "km_median", "logrank", "km_survival_at", "cox_univariable",
+                                "cox_multivariable")
 
 SURVIVAL_AT_MONTHS: tuple[float, ...] = (12.0, 24.0, 36.0)
 # numeric covariates of the univariable Cox models, besides the stratifying variables
@@ -518,6 +527,47 @@ def cox_multivariable_table(
     return table.astype({"n": "int64", "events": "int64", "converged": bool})
 
 
+def follow_up_table(
+    df: pd.DataFrame,
+    *,
+    time_col: str = TIME_COL,
+    event_col: str = EVENT_COL,
+    conf_types: Sequence[str] = CONF_TYPES,
+) -> pd.DataFrame:
+    """Median follow-up by the reverse Kaplan-Meier method: the Kaplan-Meier curve of the time to
+    censoring (censored = the event, the endpoint's events censored), as R's
+    ``survfit(Surv(time, 1 - event) ~ 1)``, median and CI per conf.type: n, events (of the endpoint),
+    censored, median_months, ci_lower, ci_upper, ci_method. Empty without complete rows."""
+    frame = _complete(df, time_col, event_col, [])
+    reverse = frame.assign(**{event_col: 1 - frame[event_col]})
+    rows = [row for _, fits in _fits(reverse, None, time_col, event_col) for _, _, km in fits
+            for row in _median_rows(ALL, ALL, km, conf_types)]
+    table = _median_table(rows).rename(columns={"events": "censored"})
+    table.insert(1, "events", table["n"] - table["censored"])
+    return table[FOLLOW_UP_COLUMNS]
+
+
+def analysed_endpoints(patients: pd.DataFrame) -> list[str]:
+    """The endpoints of ``catalog.ENDPOINTS`` whose columns the frame has: those of ``ALWAYS_ANALYSED``
+    always, the others (TTP, DOR) when they have at least one event."""
+    found = []
+    for endpoint in ENDPOINTS:
+        time_col, event_col = endpoint_columns(endpoint)
+        if time_col not in patients or event_col not in patients:
+            continue
+        events = pd.to_numeric(patients[event_col], errors="coerce")
+        if endpoint in ALWAYS_ANALYSED or (events[pd.to_numeric(patients[time_col], errors="coerce").notna()] == 1).any():
+            found.append(endpoint)
+    return found
+
+
+def _with_endpoint(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The endpoints' frames of one table stacked, ``endpoint`` as their first column."""
+    parts = [frame.assign(endpoint=endpoint) for endpoint, frame in frames.items()]
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+    return table[["endpoint", *(c for c in table.columns if c != "endpoint")]]
+
+
 def _treated(patients: pd.DataFrame) -> pd.DataFrame:
     """The treated cohort (``is_treated``; everyone when the column is absent)."""
     if "is_treated" not in patients:
@@ -529,12 +579,12 @@ def build_analytics_tables(
     inputs: Mapping[str, pd.DataFrame],
     *,
     strata: Mapping[str, str] = DEFAULT_STRATA,
-    time_col: str = TIME_COL,
-    event_col: str = EVENT_COL,
 ) -> dict[str, pd.DataFrame]:
     """Every table of ``catalog.TABLES`` from the results of ``catalog.ANALYTICS_QUERIES``.
 
-    ``inputs``: {'dim_patient': one row per patient (``catalog.PATIENT_COLUMNS``),
+    ``inputs``: {'dim_patient': one row per patient (``catalog.PATIENT_COLUMNS`` and each endpoint's
+    months and event, ``catalog.patients_sql``; os_months / os_event are required, the other
+    endpoints are analysed when their columns are there, ``analysed_endpoints``),
     'toxicity_grade_counts': ctcae_term, worst_grade, n (``toxicity.grade_counts``),
     'lab_nadir_summary': marts.fct_lab_nadir summarised per analyte (``catalog.nadir_summary_sql``)}.
     ``dim_patient`` is required; without ``toxicity_grade_counts`` ``toxicity_summary`` is
@@ -545,7 +595,7 @@ def build_analytics_tables(
     the treated cohort (``is_treated``).
     """
     patients = inputs["dim_patient"]
-    needed = {time_col, event_col, *COX_MULTIVARIABLE_MODEL, "best_overall_response",
+    needed = {TIME_COL, EVENT_COL, *COX_MULTIVARIABLE_MODEL, "best_overall_response",
               *(column for pair in PERFORMANCE_PAIRS.values() for column in pair)}
     missing = sorted(needed - set(patients.columns))
     if missing:
@@ -560,9 +610,19 @@ def build_analytics_tables(
                        if c in prepared]
     treated = _treated(prepared[list(dict.fromkeys(treated_columns))])
 
-    tables = _survival_tables(prepared, used, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col)
-    tables["cox_univariable"] = cox_univariable_table(prepared, used, time_col=time_col, event_col=event_col)
-    tables["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
+    by_endpoint: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in BY_ENDPOINT}
+    follow_up = {}
+    for endpoint in analysed_endpoints(prepared):
+        time_col, event_col = endpoint_columns(endpoint)
+        survival = _survival_tables(prepared, used, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col)
+        survival["cox_univariable"] = cox_univariable_table(prepared, used, time_col=time_col, event_col=event_col)
+        survival["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
+        for name in BY_ENDPOINT:
+            by_endpoint[name][endpoint] = survival[name]
+        if endpoint in FOLLOW_UP_ENDPOINTS:
+            follow_up[endpoint] = follow_up_table(prepared, time_col=time_col, event_col=event_col)
+    tables = {name: _with_endpoint(frames) for name, frames in by_endpoint.items()}
+    tables["follow_up"] = _with_endpoint(follow_up)
     tables["response_rates"] = response_rates_table(treated)
     tables["performance_status_change"] = performance_status_change(treated)
     if grade_counts is not None:

@@ -169,11 +169,57 @@ def test_survival_tables_of_the_build_equal_the_single_table_functions(patients)
     tables = build_analytics_tables({"dim_patient": patients})
     prepared = add_derived_groups(patients)
     strata = available_strata(prepared, DEFAULT_STRATA)
-    pd.testing.assert_frame_equal(tables["km_curve"], km_curve_table(prepared, strata))
-    pd.testing.assert_frame_equal(tables["km_median"], km_median_table(prepared, strata))
-    pd.testing.assert_frame_equal(tables["logrank"], logrank_table(prepared, strata))
-    pd.testing.assert_frame_equal(tables["km_survival_at"], km_survival_at_table(prepared, strata))
-    pd.testing.assert_frame_equal(tables["cox_univariable"], cox_univariable_table(prepared, strata))
+
+    def os_rows(name: str) -> pd.DataFrame:
+        table = tables[name]
+        assert set(table["endpoint"]) == {"OS"}  # no other endpoint's columns in the frame
+        return table.drop(columns="endpoint")
+
+    pd.testing.assert_frame_equal(os_rows("km_curve"), km_curve_table(prepared, strata))
+    pd.testing.assert_frame_equal(os_rows("km_median"), km_median_table(prepared, strata))
+    pd.testing.assert_frame_equal(os_rows("logrank"), logrank_table(prepared, strata))
+    pd.testing.assert_frame_equal(os_rows("km_survival_at"), km_survival_at_table(prepared, strata))
+    pd.testing.assert_frame_equal(os_rows("cox_univariable"), cox_univariable_table(prepared, strata))
+
+
+def test_endpoints_are_analysed_side_by_side(patients):
+    """OS and PFS always; TTP and DOR only with an event; each endpoint's rows are the single-table
+    functions on its own columns (DOR: the responders with a time only)."""
+    from prrt.analytics import km_median_table, logrank_table
+
+    frame = patients.assign(
+        pfs_months=[2.0, 4.0, 9.0, 5.0, 15.0, 18.0, 6.0, 24.0], pfs_event=[1, 1, 0, 1, 0, 0, 1, 0],
+        ttp_months=[2.0, 4.0, 9.0, 5.0, 15.0, 18.0, 6.0, 24.0], ttp_event=[0] * 8,
+        dor_months=[None, None, 6.0, 2.0, 12.0, 15.0, 3.0, None], dor_event=[None, None, 0, 1, 0, 0, 1, None],
+    )
+    tables = build_analytics_tables({"dim_patient": frame})
+    prepared = add_derived_groups(frame)
+    strata = available_strata(prepared, DEFAULT_STRATA)
+    for name in ("km_curve", "km_median", "logrank", "km_survival_at", "cox_univariable", "cox_multivariable"):
+        assert tables[name]["endpoint"].unique().tolist() == ["OS", "PFS", "DOR"], name
+    assert tables["follow_up"]["endpoint"].unique().tolist() == ["OS", "PFS"]
+    for endpoint, (time_col, event_col) in {"PFS": ("pfs_months", "pfs_event"), "DOR": ("dor_months", "dor_event")}.items():
+        medians = tables["km_median"]
+        got = medians[medians["endpoint"] == endpoint].drop(columns="endpoint").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, km_median_table(prepared, strata, time_col=time_col, event_col=event_col))
+        tests = tables["logrank"]
+        got = tests[tests["endpoint"] == endpoint].drop(columns="endpoint").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, logrank_table(prepared, strata, time_col=time_col, event_col=event_col))
+    dor = tables["km_median"].query("endpoint == 'DOR' and stratum_variable == 'all'")
+    assert dor[["n", "events"]].drop_duplicates().values.tolist() == [[5, 2]]
+
+
+def test_follow_up_is_the_reverse_kaplan_meier(cohort):
+    """Reverse KM of os_months (3, 6, 9, ..., 24; deaths at 3, 6, 12): censorings are the events,
+    deaths are censored. At risk 8 at 3 (a death: censored), 7 at 6 (death), 6 at 9 -> S = 5/6,
+    5 at 12 (death), 4 at 15 -> 5/6 * 3/4 = 0.625, 3 at 18 -> 0.625 * 2/3 = 0.41667 <= 0.5:
+    median follow-up 18 months."""
+    from prrt.analytics import follow_up_table
+
+    table = follow_up_table(cohort)
+    assert table["ci_method"].tolist() == ["log-log", "log", "plain"]
+    assert table[["n", "events", "censored"]].drop_duplicates().values.tolist() == [[8, 3, 5]]
+    assert (table["median_months"] == 18.0).all()
 
 
 def test_categorical_text_columns_give_the_same_tables(patients):

@@ -19,7 +19,7 @@ from prrt.analytics import (
     build_analytics_tables,
     toxicity_table,
 )
-from prrt.analytics.catalog import PATIENT_COLUMNS
+from prrt.analytics.catalog import ENDPOINT_COLUMNS, PATIENT_COLUMNS
 
 
 @pytest.fixture
@@ -44,6 +44,15 @@ def warehouse() -> duckdb.DuckDBPyConnection:
         ) AS t(patient_key, sex, age_at_first_cycle, primary_site, baseline_imaging, krenning_score, is_treated,
                n_cycles, cumulative_activity_gbq, ecog_pre, ecog_post, kps_pre, kps_post, best_overall_response,
                confirmed_best_overall_response, os_months, os_event, worst_ctcae_grade)"""
+    )
+    # fct_time_to_event: OS as dim_patient's (a dbt test holds the warehouse to it), PFS half as long with
+    # an event for every other treated patient; untreated p10 has no rows
+    con.execute(
+        """CREATE TABLE marts.fct_time_to_event AS
+        SELECT patient_key, 'OS' AS endpoint, os_months AS months, os_event AS event FROM marts.dim_patient
+        WHERE is_treated
+        UNION ALL
+        SELECT patient_key, 'PFS', os_months / 2, CAST(n_cycles % 2 AS INTEGER) FROM marts.dim_patient WHERE is_treated"""
     )
     # fct_toxicity: one row per treated patient x term; the worst over terms is dim_patient's worst_ctcae_grade
     worst = dict(con.execute("SELECT patient_key, worst_ctcae_grade FROM marts.dim_patient WHERE is_treated").fetchall())
@@ -72,12 +81,18 @@ def warehouse() -> duckdb.DuckDBPyConnection:
 def test_queries_read_only_the_marts_declared():
     read = {m for sql in ANALYTICS_QUERIES.values() for m in re.findall(r"\bmarts\.(\w+)", sql)}
     assert read == set(MARTS_READ)
-    assert "patient_key" not in ANALYTICS_QUERIES["dim_patient"]
+
+
+
+def test_the_patient_read_holds_no_patient_key(warehouse):
+    # patient_key joins dim_patient to fct_time_to_event inside DuckDB; a million keys never reach pandas
+    read = [row[0] for row in warehouse.execute(f"DESCRIBE {ANALYTICS_QUERIES['dim_patient']}").fetchall()]
+    assert read == [*PATIENT_COLUMNS, *ENDPOINT_COLUMNS]
 
 
 def test_text_columns_are_read_as_categoricals(warehouse):
     patients = read_frame(warehouse, ANALYTICS_QUERIES["dim_patient"])
-    assert list(patients.columns) == list(PATIENT_COLUMNS)
+    assert list(patients.columns) == [*PATIENT_COLUMNS, *ENDPOINT_COLUMNS]
     plain = warehouse.execute(ANALYTICS_QUERIES["dim_patient"]).df()
     for column in ("sex", "primary_site", "baseline_imaging", "best_overall_response"):
         assert isinstance(patients[column].dtype, pd.CategoricalDtype), column
@@ -101,6 +116,12 @@ def test_the_asset_reads_give_the_tables_of_the_whole_marts(warehouse):
     assert list(tables) == list(TABLES)
 
     whole_patients = warehouse.execute("SELECT * FROM marts.dim_patient").df()
+    # each endpoint's months and event beside the patient, from fct_time_to_event's rows (pandas' pivot)
+    times = warehouse.execute("SELECT * FROM marts.fct_time_to_event").df().pivot(
+        index="patient_key", columns="endpoint", values=["months", "event"])
+    times.columns = [f"{endpoint.lower()}_{measure}" for measure, endpoint in times.columns]
+    whole_patients = whole_patients.drop(columns=["os_months", "os_event"]).merge(
+        times.reset_index(), on="patient_key", how="left")
     whole_toxicity = warehouse.execute("SELECT * FROM marts.fct_toxicity").df()
     n_treated = int(whole_patients["is_treated"].sum())
     # Table 2 from the SQL counts equals Table 2 from fct_toxicity's rows
