@@ -408,6 +408,7 @@ def sample_bands(
             t = ctcae_thresholds(criteria, lln=row.lln, uln=row.uln, baseline=row.baseline_value)
             by_limits[key] = ctcae_bands(t, *y_domain)
         parts.append(by_limits[key].assign(month=row.month))
+    parts = [part for part in parts if not part.empty]  # no band in view at that sample (concat of empties: deprecated)
     if not parts:
         return pd.DataFrame(columns=["month", "grade", "lower", "upper"])
     bands = pd.concat(parts, ignore_index=True)

@@ -137,7 +137,8 @@ TABLES: dict[str, TableDoc] = {
             **{k: v + (" — in a univariable model also the global test of its covariate: for a categorical one "
                        "on levels - 1 df, all its terms at once" if k == "lr_p_value" else "")
                for k, v in _COX_MODEL_TESTS.items()},
-            "converged": "true when the fit converged to a finite maximum (every |d log L / d coef| < 1e-8)",
+            "converged": "true when the fit converged to a finite maximum, where every |d log L / d coef| < 1e-8 "
+                         "(cox.SCORE_TOLERANCE)",
             "note": "why a fit did not converge or failed (fitter messages), else NULL",
         },
     ),
@@ -169,7 +170,8 @@ TABLES: dict[str, TableDoc] = {
             "ph_global_statistic": "R cox.zph GLOBAL chi-square: all covariates at once",
             "ph_global_df": "degrees of freedom of the GLOBAL test: the number of model terms",
             "ph_global_p_value": "R cox.zph GLOBAL p-value",
-            "converged": "true when the fit converged to a finite maximum (every |d log L / d coef| < 1e-8)",
+            "converged": "true when the fit converged to a finite maximum, where every |d log L / d coef| < 1e-8 "
+                         "(cox.SCORE_TOLERANCE)",
             "note": "why the fit did not converge or failed (fitter messages), else NULL",
         },
     ),
