@@ -478,9 +478,10 @@ _MIN_INFORMATION_PER_DEATH = 1e-6
 
 
 def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, float] | None:
+               ) -> tuple[np.ndarray, np.ndarray, float, float, float] | None:
     """Newton-Raphson (with step halving) for the Efron Cox model on collapsed rows sorted by
-    time: (coefficients, their variance matrix, log partial likelihood), or None when the
+    time: (coefficients, their variance matrix, log partial likelihood, the score test
+    statistic U(0)' I(0)^-1 U(0), the largest |score| at the estimate), or None when the
     fit is not clean (no convergence, singular information, a coefficient running off).
 
     As lifelines, the covariates are standardised for the iterations and the estimates
@@ -496,6 +497,10 @@ def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.nda
     beta = np.zeros(x.shape[1])
     with np.errstate(all="ignore"):
         ll, gradient, hessian = likelihood(beta)
+        try:  # the score test at beta = 0 (the same in standardised covariates)
+            score_test = float(gradient @ linalg.solve(-hessian, gradient, assume_a="sym"))
+        except (linalg.LinAlgError, ValueError):
+            return None
         for _ in range(_NEWTON_MAX_STEPS):
             if not (np.isfinite(ll) and np.isfinite(gradient).all() and np.isfinite(hessian).all()):
                 return None
@@ -537,7 +542,7 @@ def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.nda
         variance = -np.linalg.inv(hessian) / np.outer(std, std)
     if not np.isfinite(variance).all() or (np.diag(variance) <= 0).any():
         return None
-    return beta / std, variance, ll
+    return beta / std, variance, ll, score_test, float(np.abs(gradient * std).max())
 
 
 def _numpy_fit(model_frame: pd.DataFrame, terms: Sequence[str], ph_test: bool, time_transform: str,
@@ -556,12 +561,12 @@ def _numpy_fit(model_frame: pd.DataFrame, terms: Sequence[str], ph_test: bool, t
     fit = _efron_fit(time, event, x, count)
     if fit is None:
         return None
-    params, variance, ll = fit
-    likelihood = _centred_likelihood(time, event, x, count)
-    ph = cox_zph(time, event, x, count, params, _assign_columns(assign, terms), time_transform,
-                 likelihood=likelihood) if ph_test else None
-    return _NumpyFit(pd.Series(params, index=terms), variance, ll, ph,
-                     _model_tests(time, event, x, count, params, ll, likelihood=likelihood))
+    params, variance, ll, score_test, score_max = fit
+    ph = cox_zph(time, event, x, count, params, _assign_columns(assign, terms), time_transform) if ph_test else None
+    null = _null_log_likelihood(time, event, count)
+    p = len(terms)
+    tests = _ModelTests(null, ChiSquareTest.of(2 * (ll - null), p), ChiSquareTest.of(score_test, p), score_max)
+    return _NumpyFit(pd.Series(params, index=terms), variance, ll, ph, tests)
 
 
 def _schoenfeld_residuals(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray,
