@@ -779,10 +779,21 @@ def cox_zph(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarra
     for term, columns in [*assign.items(), ("GLOBAL", range(p))]:
         keep = np.r_[np.arange(p), p + np.asarray(list(columns), dtype=np.int64)]
         uk = u[keep]
-        statistic = float(uk @ linalg.solve(imat[np.ix_(keep, keep)], uk, assume_a="sym"))
+        statistic = _quadratic_form(uk, imat[np.ix_(keep, keep)])
         test = ChiSquareTest.of(statistic, len(keep) - p)
         rows.append((str(term), test.statistic, test.df, test.p_value, transform))
     return pd.DataFrame(rows, columns=["term", "test_statistic", "df", "p_value", "time_transform"])
+
+
+def _quadratic_form(u: np.ndarray, information: np.ndarray) -> float:
+    """u' I^-1 u, NaN when the information is singular (e.g. a covariate constant among the
+    deaths, or a time transform constant over them): the test cannot be computed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)  # ill-conditioned: as singular
+            return float(u @ linalg.solve(information, u, assume_a="sym"))
+    except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+        return float("nan")
 
 
 def _centred_likelihood(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray
@@ -823,7 +834,7 @@ def _model_tests(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.n
     likelihood = likelihood or _centred_likelihood(time, event, x, count)
     null = _null_log_likelihood(time, event, count)
     _, u0, h0 = likelihood(np.zeros(p))
-    score = float(u0 @ linalg.solve(-h0, u0, assume_a="sym"))
+    score = _quadratic_form(u0, -h0)
     u = likelihood.precise_score(np.asarray(beta, float))
     return _ModelTests(null, ChiSquareTest.of(2 * (log_likelihood - null), p), ChiSquareTest.of(score, p),
                        float(np.abs(u).max()))

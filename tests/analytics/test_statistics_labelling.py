@@ -295,3 +295,17 @@ def test_km_median_table_has_the_spss_row(lung):
     assert spss["median_months"] == median == 310  # days: R's median (no tie at 0.5 here)
     assert spss["ci_lower"] == pytest.approx(median - z * se, rel=1e-12)
     assert spss["ci_upper"] == pytest.approx(median + z * se, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["lifelines", "numpy"])
+def test_a_ph_test_that_cannot_be_computed_is_nan_not_an_error(method):
+    # every death on one day: the centred time transform is 0 at every death, so the
+    # information of the time terms is singular (R's cox.zph stops with an error here)
+    rng = np.random.default_rng(2)
+    n = 200
+    age = rng.integers(40, 80, n).astype(float)
+    event = rng.random(n) < 0.3
+    data = pd.DataFrame({"T": np.where(event, 5.0, rng.integers(6, 50, n)), "E": event.astype(float), "age": age})
+    result = fit_cox(data, "T", "E", ["age"], ph_test=True, method=method)
+    assert result.converged and result.ph_test["test_statistic"].isna().all()
+    assert np.isfinite(result.lr_test.statistic)
