@@ -3,6 +3,8 @@
 
 import dagster as dg
 
+from prrt.analytics.catalog import MEDIAN_CI_METHODS
+
 from .assets.analytics import analytics_key
 from .assets.publish import MARTS
 from .resources import WarehouseResource
@@ -47,7 +49,8 @@ def overall_median_present(context: dg.AssetCheckExecutionContext, warehouse: Wa
         methods = con.execute(
             "SELECT count(DISTINCT ci_method) FROM analytics.km_median WHERE endpoint = 'OS' AND stratum_variable = 'all'"
         ).fetchone()[0]
-    return dg.AssetCheckResult(passed=methods == 3, metadata={"ci_methods": methods})
+    expected = len(MEDIAN_CI_METHODS)  # R survfit's three conf.types and SPSS's
+    return dg.AssetCheckResult(passed=methods == expected, metadata={"ci_methods": methods})
 
 
 NON_EMPTY_ANALYTICS = ("response_rates", "toxicity_summary")

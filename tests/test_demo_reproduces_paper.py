@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+from statistics import NormalDist
 
 import pytest
 from lifelines import KaplanMeierFitter
@@ -79,6 +80,28 @@ def test_survival(demo_db):
     survival = demo_db.execute("SELECT os_months, os_event FROM marts.fct_survival").df()
     kmf = KaplanMeierFitter().fit(survival["os_months"], survival["os_event"])
     assert kmf.median_survival_time_ == pytest.approx(median)
+
+
+def test_spss_style_median_ci(demo_db):
+    # The paper (SPSS): median OS 23 months, 95% CI 7.90-38.09. The demo's deaths are synthetic
+    # (3 deaths: 4.83 months with 16 at risk, 19.71 with 4, 23.00 with 2), so its SPSS-style
+    # interval differs; here it is worked out by SPSS's formula from the published curve:
+    # S = 15/16, then x 3/4, then x 1/2; median 23.00 (first S <= 0.5); Greenwood
+    # SE(S) = S sqrt(1/(16*15) + 1/(4*3) + 1/(2*1)); density (S(19.71) - S(23.00)) / (23.00 - 19.71)
+    # -> 23.00 +/- 1.96 x 2.518 = 18.06-27.93 months
+    deaths = demo_db.execute(
+        "SELECT time_months, survival FROM analytics.km_curve WHERE stratum_variable = 'all' AND events > 0"
+        " ORDER BY time_months").fetchall()
+    (t1, s1), (t2, s2), (t3, s3) = deaths
+    assert (s1, s2, s3) == pytest.approx((15 / 16, 15 / 16 * 3 / 4, 15 / 16 * 3 / 4 / 2), rel=1e-12)
+    se = s3 * (1 / (16 * 15) + 1 / (4 * 3) + 1 / (2 * 1)) ** 0.5 / ((s2 - s3) / (t3 - t2))
+    median, lower, upper = demo_db.execute(
+        "SELECT median_months, ci_lower, ci_upper FROM analytics.km_median"
+        " WHERE stratum_variable = 'all' AND ci_method = 'spss'").fetchone()
+    z = NormalDist().inv_cdf(0.975)
+    assert median == pytest.approx(t3) and median == pytest.approx(23, abs=0.05)
+    assert (lower, upper) == pytest.approx((t3 - z * se, t3 + z * se), rel=1e-12)
+    assert (round(lower, 2), round(upper, 2)) == (18.06, 27.93)
 
 
 def test_every_table_1_row_is_in_dim_patient(demo_db):

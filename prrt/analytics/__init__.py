@@ -25,13 +25,13 @@ import importlib
 # module of this package -> the names it exports here
 _MODULES = {
     "catalog": "ANALYTICS_QUERIES ENDPOINTS MARTS_READ TABLES TableDoc endpoint_columns",
-    "cox": "CoxResult cox_multivariable cox_univariable fit_cox",
+    "cox": "ChiSquareTest CoxResult cox_drop1 cox_multivariable cox_univariable cox_zph fit_cox",
     "groups": "best_response_group cumulative_activity_group cycles_group grade_threshold_group median_split"
               " toxicity_grade_group",
     "labs": "lab_nadir_table",
-    "performance": "PairedComparison paired_wilcoxon performance_status_change",
+    "performance": "PairedComparison paired_wilcoxon performance_status_change signed_rank_exact_by_counts",
     "response": "Proportion ResponseRates clopper_pearson response_rates response_rates_table",
-    "survival": "CONF_TYPES KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
+    "survival": "CONF_TYPES MEDIAN_CI_METHODS KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
     "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"
               " cox_multivariable_table cox_univariable_table km_curve_table km_median_table km_survival_at_table"
               " logrank_table analysed_endpoints follow_up_table",

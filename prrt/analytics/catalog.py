@@ -19,6 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# km_median.ci_method: R survfit's three conf.types, then SPSS's median +/- 1.96 SE (here, not in
+# ``survival``, so that the Dagster checks read it without loading the statistics)
+MEDIAN_CI_METHODS: tuple[str, ...] = ("log-log", "log", "plain", "spss")
+
+
 @dataclass(frozen=True)
 class TableDoc:
     description: str
@@ -68,6 +73,16 @@ _COX_ESTIMATES = {
     "p_value": "Wald test p-value of the term",
 }
 
+_COX_MODEL_TESTS = {
+    "lr_statistic": "likelihood-ratio chi-square of the model against no covariates, 2 (l(beta) - l(0)), as R "
+                    "summary(coxph)'s 'Likelihood ratio test' (NaN when the fit did not converge)",
+    "lr_df": "degrees of freedom of the model tests: the number of model terms",
+    "lr_p_value": "likelihood-ratio test p-value of the model",
+    "score_statistic": "score (log-rank) chi-square of the model at beta = 0, as R summary(coxph)'s 'Score "
+                       "(logrank) test'",
+    "score_p_value": "score test p-value of the model",
+}
+
 TABLES: dict[str, TableDoc] = {
     "km_curve": TableDoc(
         "Kaplan-Meier step curves per endpoint, overall and per stratum, one row per distinct "
@@ -87,16 +102,22 @@ TABLES: dict[str, TableDoc] = {
     ),
     "km_median": TableDoc(
         "Median time to event per endpoint with its 95% confidence interval, overall and per stratum, one row "
-        "per R survfit conf.type ('log-log', 'log', 'plain'); NaN where the curve or band never reaches 0.5.",
+        "per R survfit conf.type ('log-log', 'log', 'plain') and one as SPSS's Kaplan-Meier reports it "
+        "('spss': median +/- 1.96 SE); NaN where the curve or band never reaches 0.5.",
         {
             **_ENDPOINT,
             **_STRATUM,
             "n": "patients in the stratum with the endpoint (responders only for DOR)",
             "events": _EVENTS + " in the stratum",
-            "median_months": "median time to event (median OS, PFS, ...), months (R print.survfit rule)",
-            "ci_lower": "lower 95% limit of the median",
+            "median_months": "median time to event (median OS, PFS, ...), months (R print.survfit rule; for "
+                             "'spss' SPSS's: the first event time with S(t) <= 0.5, no midpoint on a flat 0.5)",
+            "ci_lower": "lower 95% limit of the median (for 'spss' it may be negative, as SPSS prints it)",
             "ci_upper": "upper 95% limit of the median",
-            "ci_method": "R survfit conf.type of the band the limits come from: 'log-log', 'log' or 'plain'",
+            "ci_method": "'log-log', 'log' or 'plain': the R survfit conf.type of the band where the limits "
+                         "cross 0.5; 'spss': median +/- 1.96 SE as SPSS's KM procedure, SE = Greenwood SE of "
+                         "S at the median / (S(u) - S(l)) / (l - u), u and l the last death time with S >= 0.55 "
+                         "and the first with S <= 0.45 (Collett 1994, section 2.4; "
+                         "survival.KaplanMeier.spss_median)",
         },
     ),
     "logrank": TableDoc(
@@ -142,13 +163,19 @@ TABLES: dict[str, TableDoc] = {
             "n": "patients used (complete cases)",
             "events": "events among them",
             **_COX_ESTIMATES,
-            "converged": "true when the fit converged to a finite maximum",
+            **{k: v + (" — in a univariable model also the global test of its covariate: for a categorical one "
+                       "on levels - 1 df, all its terms at once" if k == "lr_p_value" else "")
+               for k, v in _COX_MODEL_TESTS.items()},
+            "converged": "true when the fit converged to a finite maximum, where every |d log L / d coef| < 1e-8 "
+                         "(cox.SCORE_TOLERANCE)",
             "note": "why a fit did not converge or failed (fitter messages), else NULL",
         },
     ),
     "cox_multivariable": TableDoc(
         "A prespecified multivariable Cox model per endpoint (age at first cycle + sex + baseline "
-        "ECOG) on complete cases, with the Schoenfeld-residual test of proportional hazards per term. "
+        "ECOG) on complete cases, with the model's likelihood-ratio and score tests, each covariate's "
+        "likelihood-ratio test (R drop1) and R's cox.zph test of proportional hazards (survival >= 3.0: "
+        "transform 'km', terms = TRUE, with its GLOBAL test; not lifelines' proportional_hazard_test). "
         "With few events the model may not converge: then converged = false and the estimates are NaN.",
         {
             **_ENDPOINT,
@@ -158,9 +185,23 @@ TABLES: dict[str, TableDoc] = {
             "n": "patients used (complete cases)",
             "events": "events among them",
             **_COX_ESTIMATES,
-            "ph_test_statistic": "proportional-hazards test statistic (lifelines, KM time transform)",
-            "ph_p_value": "proportional-hazards test p-value (small: hazards not proportional)",
-            "converged": "true when the fit converged to a finite maximum",
+            **_COX_MODEL_TESTS,
+            "covariate_lr_statistic": "likelihood-ratio chi-square of the model without the term's covariate "
+                                      "against the full model, on the same patients (R drop1(fit, test = "
+                                      "\"Chisq\")): for a categorical covariate one test of all its levels",
+            "covariate_lr_df": "degrees of freedom of covariate_lr_statistic: the covariate's number of terms "
+                               "(levels - 1 for a categorical one)",
+            "covariate_lr_p_value": "p-value of the covariate's likelihood-ratio test",
+            "ph_test_statistic": "R cox.zph chi-square of the term's covariate (transform 'km', terms = TRUE: "
+                                 "one test for all the levels of a categorical covariate): the score test of "
+                                 "covariate x g(t) terms, g = 1 - KM(t-) centred",
+            "ph_df": "degrees of freedom of ph_test_statistic (the covariate's number of terms)",
+            "ph_p_value": "R cox.zph p-value of the covariate (small: hazards not proportional)",
+            "ph_global_statistic": "R cox.zph GLOBAL chi-square: all covariates at once",
+            "ph_global_df": "degrees of freedom of the GLOBAL test: the number of model terms",
+            "ph_global_p_value": "R cox.zph GLOBAL p-value",
+            "converged": "true when the fit converged to a finite maximum, where every |d log L / d coef| < 1e-8 "
+                         "(cox.SCORE_TOLERANCE)",
             "note": "why the fit did not converge or failed (fitter messages), else NULL",
         },
     ),

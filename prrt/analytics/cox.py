@@ -14,10 +14,21 @@ Speed on large cohorts (the same estimates, computed faster):
   patients), and lifelines' own choice between its two Efron implementations picks the
   per-row one for large n; ``fit_cox`` asks for the per-distinct-time one ("batch") when
   distinct times are fewer than half the rows (3x faster at 100,000 patients).
-* The proportional-hazards test is lifelines' ``proportional_hazard_test`` (scaled
-  Schoenfeld residuals, same statistic), but the residuals are computed here with numpy:
-  lifelines builds them row by row with ``np.append``, quadratic in n (5.5 s at 100,000
-  patients, minutes at 1,000,000).
+* The proportional-hazards test of ``fit_cox(..., ph_test=True)`` is R's ``cox.zph``
+  (survival >= 3.0: per term and GLOBAL, ``cox_zph``), computed on the collapsed rows from the
+  per-death-time score and information of the Efron likelihood (R's C routine ``zph1`` sums
+  the same one death at a time). lifelines' ``proportional_hazard_test`` (the pre-3.0
+  Grambsch-Therneau approximation from scaled Schoenfeld residuals, per term, no global test)
+  is kept as ``proportional_hazards_test``, with the residuals computed here with numpy:
+  lifelines builds them row by row with ``np.append``, quadratic in n.
+* Every fit also reports R ``summary(coxph)``'s likelihood-ratio and score tests of the model
+  (``CoxResult.lr_test`` / ``score_test``), and ``cox_drop1`` is R's ``drop1(fit, test =
+  "Chisq")``: one likelihood-ratio test per covariate (all the levels of a factor at once).
+* Converged means |score| < ``SCORE_TOLERANCE`` (1e-8) in every coefficient, per unit of the
+  covariate: ``_efron_fit`` iterates until it is, taking its last steps with the score summed
+  in extended precision (at a million patients float64 sums leave ~1e-7 of round-off in it);
+  ``CoxResult.score_max`` reports it at the reported coefficients for either fitter (lifelines,
+  stopped by its own rules, measured 1e-10 to 1e-12 on lung and 20,000-30,000 tied patients).
 * From ``NUMPY_MIN_ROWS`` complete cases on, the model is fitted by ``_efron_fit`` instead of
   lifelines: Newton-Raphson on Efron's partial likelihood in numpy, over the distinct
   (time, event, covariates) rows with their counts. Why hand-written: profiled at 1,000,000
@@ -29,10 +40,10 @@ Speed on large cohorts (the same estimates, computed faster):
   Efron's formula as numbers of patients (the risk and tie sums count each patient, each
   of the m tied deaths gets its own l/m term), not as lifelines' case weights. The fit
   computes the same statistics (coefficients, the inverse-information variance, Wald
-  tests, the Efron log partial likelihood, the Schoenfeld-residual PH test with a
-  time-only transform) and is verified (tests/analytics/test_cox_numpy_efron.py) against
+  tests, the Efron log partial likelihood, R's cox.zph, the
+  likelihood-ratio and score tests) and is verified (tests/analytics/test_cox_numpy_efron.py) against
   lifelines iterated to its maximum (1e-9 relative) and R's coxph on lung (as lifelines).
-  It iterates until the Newton step is below 1e-10, where lifelines' relative
+  It iterates until the score is below 1e-8, where lifelines' relative
   log-likelihood stop (1e-14) ends ~1e-8 short at 10^5-10^6 patients: the two differ by
   ~1e-7 relative in the coefficients (< 1e-5 standard errors). Whenever a fit
   is not clean — lifelines would warn (low variance) or the Newton-Raphson does not
@@ -60,9 +71,6 @@ _FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-14, "max_steps": 500}
 
 # complete cases from which fit_cox uses the numpy Efron fit (below: lifelines, ~1 s or less)
 NUMPY_MIN_ROWS = 20_000
-# PH-test time transforms that depend on the time alone (the numpy fit collapses rows; 'rank'
-# and callables are left to lifelines' path)
-_TIME_ONLY_TRANSFORMS = ("km", "identity", "log")
 
 TERM_COLUMNS = ["term", "coef", "se", "hr", "hr_lower", "hr_upper", "z", "p_value"]
 
@@ -73,8 +81,13 @@ class CoxResult:
 
     ``terms``: one row per model term — term, coef, se, hr, hr_lower, hr_upper (Wald CI),
     z, p_value (Wald). ``reference_levels``: the reference level of each dummy-coded
-    covariate. ``ph_test``: per-term Schoenfeld-residual test of proportional
-    hazards (term, test_statistic, p_value, time_transform) or None.
+    covariate. ``ph_test``: R's ``cox.zph`` (``cox_zph``: one row per covariate, all the
+    dummies of a categorical one together, then 'GLOBAL'; term, test_statistic, df,
+    p_value, time_transform) or None. ``lr_test`` / ``score_test``: the likelihood-ratio
+    and score (log-rank) tests of the whole model against no covariates, as R's
+    ``summary(coxph)``; ``null_log_likelihood`` l(0); ``score_max`` the largest
+    |d log L / d beta| at the reported coefficients (below ``SCORE_TOLERANCE`` when
+    converged). ``assign``: covariate -> its terms.
     """
 
     covariates: tuple[str, ...]
@@ -89,6 +102,11 @@ class CoxResult:
     reference_levels: dict[str, str] = field(default_factory=dict)  # categorical covariate -> its reference
     fitter: CoxPHFitter | None = field(default=None, repr=False)  # None when fitted by numpy (method)
     method: str = "lifelines"  # 'lifelines' or 'numpy' (``_efron_fit``)
+    lr_test: ChiSquareTest | None = None
+    score_test: ChiSquareTest | None = None
+    null_log_likelihood: float = float("nan")
+    score_max: float = float("nan")
+    assign: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def hazard_ratio(self, term: str) -> float:
         return float(self.terms.set_index("term").loc[term, "hr"])
@@ -146,10 +164,10 @@ def fit_cox(
     divergence) returns NaN terms with ``converged = False`` and the reason in
     ``messages`` rather than raising, so a batch of univariable models keeps going.
 
-    ``ph_test``: lifelines' ``proportional_hazard_test`` with ``ph_time_transform``
-    ('km' is R cox.zph's default transform). Note that R >= 3.0's ``cox.zph`` uses an
-    exact score test and a global test that lifelines does not implement, so these
-    p-values approximate, but do not equal, R's.
+    ``ph_test``: R's ``cox.zph(fit, transform = ph_time_transform, terms = TRUE)`` with
+    its GLOBAL test (``cox_zph``; survival >= 3.0's score test, which lifelines'
+    ``proportional_hazard_test`` — still available as ``proportional_hazards_test`` — does
+    not compute). Transforms: 'km' (R's default), 'rank', 'identity', 'log'.
 
     ``method``: 'auto' (numpy from ``NUMPY_MIN_ROWS`` complete cases, else lifelines),
     'numpy' or 'lifelines'. Either gives the same estimates; a numpy fit that is not clean
@@ -157,6 +175,8 @@ def fit_cox(
     """
     if method not in ("auto", "numpy", "lifelines"):
         raise ValueError(f"method must be 'auto', 'numpy' or 'lifelines', not {method!r}")
+    if ph_test and ph_time_transform not in ZPH_TRANSFORMS:
+        raise ValueError(f"ph_time_transform must be one of {ZPH_TRANSFORMS}, not {ph_time_transform!r}")
     covariates = tuple(covariates)
     reference_levels = dict(reference_levels or {})
     needed = [duration_col, event_col, *covariates]
@@ -165,6 +185,7 @@ def fit_cox(
     complete = complete[~incomplete] if incomplete.any() else complete  # dropna(), without a copy when complete
     n_dropped = len(df) - len(complete)
     design, references = _design_matrix(complete, covariates, reference_levels)
+    assign = _assign(covariates, design.columns)
     model_frame = pd.concat(
         [complete[duration_col].astype(float).rename("_T"), complete[event_col].astype(float).rename("_E"), design],
         axis=1,
@@ -177,7 +198,7 @@ def fit_cox(
         for column in TERM_COLUMNS[1:]:
             terms[column] = np.nan
         return CoxResult(covariates, terms, len(complete), n_dropped, events, False, None, float("nan"),
-                         (*messages, reason), references)
+                         (*messages, reason), references, assign=assign)
 
     if events == 0:
         return failed("no events among complete cases")
@@ -188,12 +209,14 @@ def fit_cox(
         return failed(f"constant covariate(s) among complete cases: {', '.join(constant)}")
 
     use_numpy = method == "numpy" or (method == "auto" and len(model_frame) >= NUMPY_MIN_ROWS)
-    if use_numpy and not (ph_test and ph_time_transform not in _TIME_ONLY_TRANSFORMS):
-        fast = _numpy_fit(model_frame, design.columns, ph_test, ph_time_transform)
+    if use_numpy:
+        fast = _numpy_fit(model_frame, design.columns, ph_test, ph_time_transform, assign)
         if fast is not None:
             terms = _terms_table(fast.params, fast.variance, alpha)
+            tests = fast.tests
             return CoxResult(covariates, terms, len(complete), n_dropped, events, True, fast.ph_test,
-                             fast.log_likelihood, tuple(messages), references, None, "numpy")
+                             fast.log_likelihood, tuple(messages), references, None, "numpy", tests.lr,
+                             tests.score, tests.null_log_likelihood, tests.score_max, assign)
 
     fitter = CoxPHFitter(alpha=alpha)
     # heavy ties: lifelines' per-distinct-time Efron computation (same estimates); else its own choice
@@ -224,9 +247,17 @@ def fit_cox(
     )
     converged = not any("converge" in m.lower() or "separation" in m.lower() for m in messages)
 
+    columns = list(design.columns)
+    time, event, x, count = _collapse(model_frame["_T"].to_numpy(float), model_frame["_E"].to_numpy(bool),
+                                      model_frame[columns].to_numpy(float))
+    beta = fitter.params_[columns].to_numpy(float)
+    ll = float(fitter.log_likelihood_)
+    likelihood = _centred_likelihood(time, event, x, count)
+    tests = _model_tests(time, event, x, count, beta, ll, likelihood=likelihood) if converged else None
     ph = None
     if ph_test:
-        ph = proportional_hazards_test(fitter, model_frame, "_T", "_E", time_transform=ph_time_transform)
+        ph = cox_zph(time, event, x, count, beta, _assign_columns(assign, columns), ph_time_transform,
+                     likelihood=likelihood)
 
     return CoxResult(
         covariates=covariates,
@@ -240,7 +271,27 @@ def fit_cox(
         messages=tuple(messages),
         reference_levels=references,
         fitter=fitter,
+        lr_test=None if tests is None else tests.lr,
+        score_test=None if tests is None else tests.score,
+        null_log_likelihood=float("nan") if tests is None else tests.null_log_likelihood,
+        score_max=float("nan") if tests is None else tests.score_max,
+        assign=assign,
     )
+
+
+def _assign(covariates: Sequence[str], columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """covariate -> its columns of the design matrix (itself, or its '<covariate>=<level>' dummies)."""
+    assign: dict[str, tuple[str, ...]] = {c: () for c in covariates}
+    for column in columns:
+        owner = column if column in assign else next(
+            c for c in sorted(covariates, key=len, reverse=True) if column.startswith(f"{c}="))
+        assign[owner] = (*assign[owner], column)
+    return {c: terms for c, terms in assign.items() if terms}
+
+
+def _assign_columns(assign: Mapping[str, Sequence[str]], columns: Sequence[str]) -> dict[str, list[int]]:
+    position = {c: i for i, c in enumerate(columns)}
+    return {covariate: [position[t] for t in terms] for covariate, terms in assign.items()}
 
 
 def _terms_table(params: pd.Series, variance: np.ndarray, alpha: float) -> pd.DataFrame:
@@ -265,6 +316,7 @@ class _NumpyFit:
     variance: np.ndarray
     log_likelihood: float
     ph_test: pd.DataFrame | None
+    tests: _ModelTests
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -363,9 +415,60 @@ class _EfronLikelihood:
                     - d1d1 * sum_aa_inv2[:, None, None]).sum(0)
         return log_likelihood, gradient, hessian
 
+    def per_time(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each death time's contribution to the score and to the information at ``beta``:
+        (score (times x p), information (times x p x p)); their sums over the times are the
+        gradient and minus the Hessian of ``__call__``. With ``a_l``, ``den_l`` as there and
+        the Efron means ``mean_l = (S1 - a_l D1) / den_l``, a time contributes
+        ``sum(x over deaths) - sum_l mean_l`` and ``sum_l [(S2 - a_l D2) / den_l - mean_l mean_l']``
+        (R survival's ``zph1`` computes the same sums, one death at a time)."""
+        eta = self.x @ beta
+        phi = self.count * np.exp(eta)
+        by_segment = np.add.reduceat(phi[:, None] * self.moments, self.segments, axis=0)
+        by_time = np.add.reduceat(by_segment, self.segment_of_time, axis=0)
+        s0, s1, s2 = self._matrices(np.cumsum(by_time[::-1], axis=0)[::-1][self.with_deaths])
+        d0, d1, d2 = self._matrices(by_segment[self.death_segments])
+        g, a, first = self.group, self.a, self.first
+        inv = 1.0 / (s0[g] - a * d0[g])
+        inv2 = inv * inv
+        sum_inv, sum_a_inv, sum_inv2, sum_a_inv2, sum_aa_inv2 = (
+            np.add.reduceat(terms, first) for terms in (inv, a * inv, inv2, a * inv2, self.a2 * inv2))
+        death_x = np.add.reduceat(self.death_count[:, None] * self.x, self.segments, axis=0)[self.death_segments]
+        score = death_x - (s1 * sum_inv[:, None] - d1 * sum_a_inv[:, None])
+        s1d1 = s1[:, :, None] * d1[:, None, :]
+        information = (s2 * sum_inv[:, None, None] - d2 * sum_a_inv[:, None, None]
+                       - s1[:, :, None] * s1[:, None, :] * sum_inv2[:, None, None]
+                       + (s1d1 + s1d1.transpose(0, 2, 1)) * sum_a_inv2[:, None, None]
+                       - d1[:, :, None] * d1[:, None, :] * sum_aa_inv2[:, None, None])
+        return score, information
+
+    def precise_score(self, beta: np.ndarray) -> np.ndarray:
+        """The gradient of ``__call__`` summed in extended precision (``np.longdouble``).
+
+        At a million patients the float64 risk-set sums leave ~1e-7 of round-off in the
+        score (measured against this), more than the 1e-8 the fit is to converge to; the
+        Newton steps near the maximum and the convergence check use this one."""
+        wide = np.longdouble
+        x = self.x.astype(wide)
+        phi = self.count.astype(wide) * np.exp(x @ np.asarray(beta, wide))
+        moments = np.column_stack([phi, phi[:, None] * x])
+        by_segment = np.add.reduceat(moments, self.segments, axis=0)
+        by_time = np.add.reduceat(by_segment, self.segment_of_time, axis=0)
+        risk = np.cumsum(by_time[::-1], axis=0)[::-1][self.with_deaths]
+        deaths = by_segment[self.death_segments]
+        g, a, first = self.group, self.a.astype(wide), self.first
+        inv = 1 / (risk[g, 0] - a * deaths[g, 0])
+        sum_inv, sum_a_inv = np.add.reduceat(inv, first), np.add.reduceat(a * inv, first)
+        death_x_sum = self.death_count.astype(wide) @ x
+        return death_x_sum - (risk[:, 1:] * sum_inv[:, None] - deaths[:, 1:] * sum_a_inv[:, None]).sum(0)
+
 
 _NEWTON_MAX_STEPS = 50
-_NEWTON_PRECISION = 1e-10  # norm of the Newton step (standardised covariates) at which to stop
+# converged: every component of the score (d log L / d beta, per unit of the covariate as given)
+# is below this at the reported coefficients (issue 13: |score| < 1e-8)
+SCORE_TOLERANCE = 1e-8
+# from this score on (per unit, float64) the steps use ``precise_score``: the quadratic region
+_PRECISE_FROM = 1e-4
 # a monotone likelihood (e.g. no deaths in a level) runs a coefficient off to infinity until the
 # level's terms vanish below the float resolution of the sums, where the iterations stall and
 # look converged: such fits are left to lifelines (which warns), recognised by a coefficient
@@ -375,13 +478,17 @@ _MIN_INFORMATION_PER_DEATH = 1e-6
 
 
 def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, float] | None:
+               ) -> tuple[np.ndarray, np.ndarray, float, float, float] | None:
     """Newton-Raphson (with step halving) for the Efron Cox model on collapsed rows sorted by
-    time: (coefficients, their variance matrix, log partial likelihood), or None when the
+    time: (coefficients, their variance matrix, log partial likelihood, the score test
+    statistic U(0)' I(0)^-1 U(0), the largest |score| at the estimate), or None when the
     fit is not clean (no convergence, singular information, a coefficient running off).
 
     As lifelines, the covariates are standardised for the iterations and the estimates
     scaled back; the variance is the inverse of the observed information at the estimate.
+    Converged means every component of the score, per unit of the covariate as given
+    (``gradient * std`` of the standardised one), is below ``SCORE_TOLERANCE``; a fit that
+    does not get there in ``_NEWTON_MAX_STEPS`` is not clean.
     """
     n = count.sum()
     mean = count @ x / n
@@ -390,21 +497,29 @@ def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.nda
     beta = np.zeros(x.shape[1])
     with np.errstate(all="ignore"):
         ll, gradient, hessian = likelihood(beta)
+        try:  # the score test at beta = 0 (the same in standardised covariates)
+            score_test = float(gradient @ linalg.solve(-hessian, gradient, assume_a="sym"))
+        except (linalg.LinAlgError, ValueError):
+            return None
         for _ in range(_NEWTON_MAX_STEPS):
             if not (np.isfinite(ll) and np.isfinite(gradient).all() and np.isfinite(hessian).all()):
                 return None
+            near = bool(np.abs(gradient * std).max() < _PRECISE_FROM)
+            if near:  # the score per unit of each covariate (d/d beta = std * d/d standardised beta)
+                gradient = likelihood.precise_score(beta)
+                if np.abs(gradient * std).max() < SCORE_TOLERANCE:
+                    break
+                gradient = gradient.astype(float)
             try:
                 step = linalg.cho_solve(linalg.cho_factor(-hessian), gradient)
             except (linalg.LinAlgError, ValueError):
                 return None
             if not np.isfinite(step).all():
                 return None
-            if np.linalg.norm(step) < _NEWTON_PRECISION:  # take the last (tiny) step and stop there
-                new = likelihood(beta + step)
-                if np.isfinite(new[0]) and np.isfinite(new[2]).all():
-                    beta = beta + step
-                    ll, gradient, hessian = new
-                break
+            if near:  # a full Newton step (the log-likelihood no longer resolves its change)
+                beta = beta + step
+                ll, gradient, hessian = likelihood(beta)
+                continue
             for _ in range(30):  # halve the step while the likelihood falls
                 candidate = beta + step
                 new = likelihood(candidate)
@@ -427,11 +542,11 @@ def _efron_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.nda
         variance = -np.linalg.inv(hessian) / np.outer(std, std)
     if not np.isfinite(variance).all() or (np.diag(variance) <= 0).any():
         return None
-    return beta / std, variance, ll
+    return beta / std, variance, ll, score_test, float(np.abs(gradient * std).max())
 
 
-def _numpy_fit(model_frame: pd.DataFrame, terms: Sequence[str], ph_test: bool, time_transform: str
-               ) -> _NumpyFit | None:
+def _numpy_fit(model_frame: pd.DataFrame, terms: Sequence[str], ph_test: bool, time_transform: str,
+               assign: Mapping[str, Sequence[str]]) -> _NumpyFit | None:
     """``_efron_fit`` of the model frame (``_T``, ``_E`` and the term columns), with the PH
     test when asked; None where lifelines would warn or raise, or the fit is not clean."""
     terms = list(terms)
@@ -446,16 +561,12 @@ def _numpy_fit(model_frame: pd.DataFrame, terms: Sequence[str], ph_test: bool, t
     fit = _efron_fit(time, event, x, count)
     if fit is None:
         return None
-    params, variance, ll = fit
-    ph = None
-    if ph_test:
-        transform = TimeTransformers().get(time_transform)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            transformed = transform(pd.Series(time), pd.Series(event), pd.Series(count))
-        ph = _ph_test_table(terms, x, time, event, params, variance, np.asarray(transformed, float),
-                            time_transform, count)
-    return _NumpyFit(pd.Series(params, index=terms), variance, ll, ph)
+    params, variance, ll, score_test, score_max = fit
+    ph = cox_zph(time, event, x, count, params, _assign_columns(assign, terms), time_transform) if ph_test else None
+    null = _null_log_likelihood(time, event, count)
+    p = len(terms)
+    tests = _ModelTests(null, ChiSquareTest.of(2 * (ll - null), p), ChiSquareTest.of(score_test, p), score_max)
+    return _NumpyFit(pd.Series(params, index=terms), variance, ll, ph, tests)
 
 
 def _schoenfeld_residuals(x: np.ndarray, time: np.ndarray, event: np.ndarray, beta: np.ndarray,
@@ -590,3 +701,168 @@ def cox_multivariable(
         ph_time_transform=ph_time_transform,
         alpha=alpha,
     )
+
+
+# ---------------------------------------------------------------------------- R's tests
+ZPH_TRANSFORMS: tuple[str, ...] = ("km", "rank", "identity", "log")
+
+
+@dataclass(frozen=True)
+class ChiSquareTest:
+    """A chi-square test: statistic, degrees of freedom, p-value (upper tail)."""
+
+    statistic: float
+    df: int
+    p_value: float
+
+    @classmethod
+    def of(cls, statistic: float, df: int) -> ChiSquareTest:
+        return cls(float(statistic), int(df), float(stats.chi2.sf(statistic, df)))
+
+
+_NAN_TEST = ChiSquareTest(float("nan"), 0, float("nan"))
+
+
+def _zph_time(time: np.ndarray, event: np.ndarray, count: np.ndarray, transform: str) -> np.ndarray:
+    """The transformed time of every row, as R's ``cox.zph`` computes it (rows sorted by time;
+    ``count`` patients per row): 'km' 1 - S(t-) of the Kaplan-Meier of all rows (left
+    continuous), 'rank' the mid-rank of t among all patients (R ``rank``), 'identity' t,
+    'log' log t."""
+    if transform == "identity":
+        return time.astype(float)
+    if transform == "log":
+        return np.log(time)
+    new_time = np.r_[True, time[1:] != time[:-1]]
+    starts = np.flatnonzero(new_time)
+    of_row = np.cumsum(new_time) - 1
+    at_time = np.add.reduceat(count, starts)
+    if transform == "rank":
+        before = np.cumsum(at_time) - at_time
+        return (before + (at_time + 1) / 2)[of_row]
+    if transform == "km":
+        deaths = np.add.reduceat(np.where(event, count, 0.0), starts)
+        at_risk = np.cumsum(at_time[::-1])[::-1]
+        survival = np.cumprod(1 - deaths / at_risk)
+        before = np.r_[1.0, survival[:-1]]  # S(t-)
+        return (1 - before)[of_row]
+    raise ValueError(f"time transform must be one of {ZPH_TRANSFORMS}, not {transform!r}")
+
+
+def cox_zph(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray, beta: np.ndarray,
+            assign: Mapping[str, Sequence[int]], transform: str = "km", *,
+            likelihood: _EfronLikelihood | None = None) -> pd.DataFrame:
+    """R survival's ``cox.zph(fit, transform, terms = TRUE, global = TRUE)`` (survival >= 3.0)
+    for an Efron fit with coefficients ``beta`` on rows sorted by time then event, ``count``
+    patients each (no strata, no weights): one row per model term (``assign``: term -> its
+    columns of ``x``, e.g. the dummies of a factor) and a last row 'GLOBAL'.
+
+    This is R's score test, not the Grambsch-Therneau approximation on scaled Schoenfeld
+    residuals of survival < 3.0 (and of lifelines' ``proportional_hazard_test``): the Cox
+    model is extended by the terms ``x * g(t)``, with ``g`` the transformed time centred on
+    its mean over the deaths, and the score test of their coefficients = 0 is taken at
+    (beta, 0) with the full 2p x 2p information of the extended model. With ``U`` the score
+    of the time terms and ``I`` that information, a term with columns ``j`` has
+    ``chisq = u' I[k, k]^-1 u`` over ``k`` = the p model columns and the term's time
+    columns, ``u`` = (0, U[j]), df = len(j); GLOBAL uses every column, df = p.
+    Columns: term, test_statistic, df, p_value, time_transform. ``likelihood``: that of
+    these rows with the covariates centred (``_centred_likelihood``), when already built."""
+    likelihood = likelihood or _centred_likelihood(time, event, x, count)
+    score, information = likelihood.per_time(np.asarray(beta, float))
+    ttime = _zph_time(time, event, count, transform)
+    deaths = np.where(event, count, 0.0)
+    g = (ttime - (deaths @ ttime) / deaths.sum())[likelihood.segments[likelihood.death_segments]]
+    p = x.shape[1]
+    u = np.r_[np.zeros(p), g @ score]
+    i12 = (g[:, None, None] * information).sum(0)
+    imat = np.block([[information.sum(0), i12], [i12.T, (g[:, None, None] ** 2 * information).sum(0)]])
+    rows = []
+    for term, columns in [*assign.items(), ("GLOBAL", range(p))]:
+        keep = np.r_[np.arange(p), p + np.asarray(list(columns), dtype=np.int64)]
+        uk = u[keep]
+        statistic = _quadratic_form(uk, imat[np.ix_(keep, keep)])
+        test = ChiSquareTest.of(statistic, len(keep) - p)
+        rows.append((str(term), test.statistic, test.df, test.p_value, transform))
+    return pd.DataFrame(rows, columns=["term", "test_statistic", "df", "p_value", "time_transform"])
+
+
+def _quadratic_form(u: np.ndarray, information: np.ndarray) -> float:
+    """u' I^-1 u, NaN when the information is singular (e.g. a covariate constant among the
+    deaths, or a time transform constant over them): the test cannot be computed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)  # ill-conditioned: as singular
+            return float(u @ linalg.solve(information, u, assume_a="sym"))
+    except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+        return float("nan")
+
+
+def _centred_likelihood(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray
+                        ) -> _EfronLikelihood:
+    """The Efron likelihood of the rows with the covariates minus their means over the
+    patients: the scores, informations and tests of a Cox model do not change, and the
+    risk-set sums cancel far less (R's coxph and zph1 centre the same way)."""
+    return _EfronLikelihood(time, event, x - (count @ x) / count.sum(), count)
+
+
+def _null_log_likelihood(time: np.ndarray, event: np.ndarray, count: np.ndarray) -> float:
+    """Efron's log partial likelihood at beta = 0 (rows sorted by time): every phi is 1, so a
+    time with m deaths and n at risk contributes -sum_{l<m} log(n - l)."""
+    new_time = np.r_[True, time[1:] != time[:-1]]
+    starts = np.flatnonzero(new_time)
+    deaths = np.rint(np.add.reduceat(np.where(event, count, 0.0), starts)).astype(np.int64)
+    at_risk = np.cumsum(np.add.reduceat(count, starts)[::-1])[::-1]
+    with_deaths = deaths > 0
+    m, n = deaths[with_deaths], at_risk[with_deaths]
+    l = np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m)
+    return float(-np.log(np.repeat(n, m) - l).sum())
+
+
+@dataclass(frozen=True)
+class _ModelTests:
+    null_log_likelihood: float
+    lr: ChiSquareTest
+    score: ChiSquareTest
+    score_max: float  # max |d log L / d beta| at the reported coefficients
+
+
+def _model_tests(time: np.ndarray, event: np.ndarray, x: np.ndarray, count: np.ndarray, beta: np.ndarray,
+                 log_likelihood: float, *, likelihood: _EfronLikelihood | None = None) -> _ModelTests:
+    """The global tests of R's ``summary(coxph)`` on collapsed rows sorted by time: the
+    likelihood-ratio test 2 (l(beta) - l(0)) and the score (log-rank) test U(0)' I(0)^-1 U(0),
+    both on p df; and the largest score component at ``beta`` (the convergence check)."""
+    p = x.shape[1]
+    likelihood = likelihood or _centred_likelihood(time, event, x, count)
+    null = _null_log_likelihood(time, event, count)
+    _, u0, h0 = likelihood(np.zeros(p))
+    score = _quadratic_form(u0, -h0)
+    u = likelihood.precise_score(np.asarray(beta, float))
+    return _ModelTests(null, ChiSquareTest.of(2 * (log_likelihood - null), p), ChiSquareTest.of(score, p),
+                       float(np.abs(u).max()))
+
+
+def cox_drop1(df: pd.DataFrame, duration_col: str, event_col: str, covariates: Sequence[str], *,
+              reference_levels: Mapping[str, object] | None = None, full: CoxResult | None = None,
+              method: str = "auto") -> pd.DataFrame:
+    """R's ``drop1(coxph(...), test = "Chisq")``: for each covariate the likelihood-ratio test of
+    the model without it against the full model, both on the full model's complete cases
+    (so a multi-level factor gets one global test on levels - 1 df). ``full``: the full
+    model's ``fit_cox`` result when already fitted. Columns: covariate, test_statistic, df,
+    p_value (NaN where a model did not converge)."""
+    covariates = tuple(covariates)
+    if full is None:
+        full = fit_cox(df, duration_col, event_col, covariates, reference_levels=reference_levels, method=method)
+    complete = df[[duration_col, event_col, *covariates]].dropna()
+    rows = []
+    for covariate in covariates:
+        n_terms = len(full.assign.get(covariate, ()))
+        rest = [c for c in covariates if c != covariate]
+        if not full.converged:
+            reduced_ll = float("nan")
+        elif rest:
+            reduced = fit_cox(complete, duration_col, event_col, rest, reference_levels=reference_levels, method=method)
+            reduced_ll = reduced.log_likelihood if reduced.converged else float("nan")
+        else:
+            reduced_ll = full.null_log_likelihood
+        test = ChiSquareTest.of(2 * (full.log_likelihood - reduced_ll), n_terms)
+        rows.append((covariate, test.statistic, n_terms, test.p_value))
+    return pd.DataFrame(rows, columns=["covariate", "test_statistic", "df", "p_value"])

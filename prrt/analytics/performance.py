@@ -7,13 +7,19 @@ wrong), and ``method='auto'`` falls back to the normal approximation. The choice
 
 * no zero differences and no ties -> scipy ``method='exact'``                ("exact")
 * otherwise -> the exact *conditional* signed-rank test: zero differences dropped
-  (``zero_method='wilcox'``, as R's ``wilcox.test`` and SPSS), tied |differences| given
-  mid-ranks, and the p-value taken from the exact distribution of the positive-rank sum
-  over all 2^n sign assignments of those ranks                            ("exact-conditional")
-  This is what scipy's ``wilcoxon(..., method=PermutationMethod())`` computes by brute
-  force (and R's ``coin::wilcoxsign_test(distribution='exact')``); here it is a small
-  dynamic programme, so it stays instant for any cohort size up to ``exact_max_n``.
-* more than ``exact_max_n`` non-zero pairs -> scipy ``method='asymptotic'``  ("asymptotic")
+  (``zero_method='wilcox'``, as R's ``wilcox.test`` and SPSS; not Pratt's, which ranks the
+  zeros and drops them afterwards), tied |differences| given mid-ranks, and the p-value
+  taken from the exact distribution of the positive-rank sum over all 2^n sign
+  assignments of those ranks                                              ("exact-conditional")
+  This is R's ``coin::wilcoxsign_test(zero.method = "Wilcoxon", distribution = "exact")``
+  (tests/analytics/r/) and what scipy's ``wilcoxon(..., method=PermutationMethod())``
+  estimates by resampling. It is computed from the counts of each distinct |difference|
+  (``signed_rank_exact_by_counts``: the positives of each are binomial), so it is exact at
+  any number of pairs: ECOG and KPS differences take a handful of values.
+* only when the differences take so many distinct values, with so many pairs each, that
+  the enumeration would pass ``EXACT_MAX_STATES`` partial sums (e.g. KPS in a registry of
+  a million patients with differences from 10 to 90): the normal approximation
+  ("asymptotic").
 
 The normal-approximation p (scipy, zero_method='wilcox', tie-corrected variance, no
 continuity correction — SPSS's convention) is always reported alongside as
@@ -57,35 +63,149 @@ class PairedComparison:
     zero_method: str = "wilcox"
 
 
-def exact_conditional_signed_rank_p(differences: Iterable[float]) -> tuple[float, float]:
-    """Two-sided exact conditional Wilcoxon signed-rank test: (statistic, p_value).
+# the largest number of partial sums the exact conditional p-value enumerates (see
+# ``signed_rank_exact_by_counts``); beyond it the normal approximation is reported, labelled
+EXACT_MAX_STATES = 100_000_000
+# the probability left out of the enumeration is bounded (Hoeffding) to below this fraction of
+# the p-value: the exact p-value to ~13 significant digits, as float64 sums give it anyway
+_RELATIVE_ERROR = 1e-13
+_SMALLEST = 5e-324  # float64's smallest positive number: a p-value bound below it is a p-value of 0
+_BLOCK = 4_000_000  # partial sums per vectorised block
 
-    Zeros are dropped; ties get mid-ranks; the null distribution of W+ is enumerated
-    exactly over all sign flips (doubling ranks makes them integers).
+
+def _binomial_window(c: int, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """The counts k of Binomial(c, 1/2) within ``half`` of c / 2 whose probability is not
+    zero in float64, and their probabilities."""
+    k = np.arange(max(0, int(np.floor(c / 2 - half))), min(c, int(np.ceil(c / 2 + half))) + 1)
+    pmf = stats.binom.pmf(k, c, 0.5)
+    keep = pmf > 0
+    return k[keep], pmf[keep]
+
+
+def signed_rank_exact_by_counts(magnitudes: Iterable[float], positives: Iterable[int], totals: Iterable[int], *,
+                                max_states: int = EXACT_MAX_STATES) -> tuple[float, float] | None:
+    """Two-sided exact conditional Wilcoxon signed-rank test from counts: (statistic, p_value),
+    or None when its enumeration would exceed ``max_states`` partial sums.
+
+    ``magnitudes``: the distinct non-zero |differences|; ``totals``: how many pairs have each,
+    ``positives``: how many of those are positive. Zeros are not passed (dropped beforehand,
+    zero_method 'wilcox'). Tied |differences| share their mid-rank r_j; with doubled ranks
+    R_j = 2 r_j (integers) the statistic is T = 2 W+ = sum_j R_j K_j, where under the null of
+    symmetric differences, conditionally on the |differences|, the numbers of positive signs
+    K_j are independent Binomial(c_j, 1/2) (c_j pairs with the j-th |difference|). The
+    p-value is 2 min(P(T <= t), P(T >= t)), capped at 1 (T is symmetric about its mean, so
+    this is P(|T - E T| >= |t - E T|)).
+
+    It is summed over that distribution: the partial sums of every group but the largest are
+    enumerated one group at a time (equal sums merged), and the largest group enters through
+    its binomial distribution function, evaluated exactly. The enumeration keeps, of each
+    group, the counts within h_j of c_j / 2, where Hoeffding's bound
+    P(|K_j - c_j/2| >= h_j) <= 2 exp(-2 h_j^2 / c_j) puts the probability left out below
+    ``_RELATIVE_ERROR`` times the p-value found (the windows are widened until it is, up to
+    every count whose probability is not zero in float64); a p-value that Hoeffding's bound
+    for T itself, 2 exp(-2 (t - E T)^2 / sum_j c_j R_j^2), puts below float64's smallest
+    number is 0. The cost is the number of partial sums, about the product of the windows
+    (~10 sqrt(c_j) counts each for a p-value near 0.05) of all groups but the largest: one or
+    two distinct |differences| are instant at any n, three take about a second at a million
+    pairs.
     """
+    magnitudes = np.asarray(list(magnitudes) if not hasattr(magnitudes, "__array__") else magnitudes, float)
+    positives = np.asarray(list(positives) if not hasattr(positives, "__array__") else positives, np.int64)
+    totals = np.asarray(list(totals) if not hasattr(totals, "__array__") else totals, np.int64)
+    keep = totals > 0
+    magnitudes, positives, totals = magnitudes[keep], positives[keep], totals[keep]
+    order = np.argsort(magnitudes, kind="stable")
+    magnitudes, positives, totals = magnitudes[order], positives[order], totals[order]
+    if totals.size == 0:
+        return 0.0, 1.0
+    if np.unique(magnitudes).size != magnitudes.size:
+        raise ValueError("magnitudes must be distinct")
+    if ((positives < 0) | (positives > totals)).any():
+        raise ValueError("positives must be between 0 and totals")
+    before = np.cumsum(totals) - totals
+    doubled = 2 * before + totals + 1  # 2 x mid-rank of each group (an integer)
+    t = int(doubled @ positives)
+    total = int(doubled @ totals)  # 2 x n (n + 1) / 2; E T = total / 2
+    statistic = float(min(t, total - t) / 2)
+    spread = float((totals * doubled.astype(float) ** 2).sum())
+    if 2 * np.exp(-2 * (t - total / 2) ** 2 / spread) < _SMALLEST:
+        return statistic, 0.0
+    last = int(np.argmax(totals))
+    rest = [j for j in range(totals.size) if j != last]
+    r, c = int(doubled[last]), int(totals[last])
+    k_last, _ = _binomial_window(c, np.sqrt(-np.log(_SMALLEST) * c / 2) + 2)  # the rest is 0 in float64
+    cdf_last = stats.binom.cdf(k_last, c, 0.5)  # P(K <= k), exact
+    sf_last = stats.binom.sf(k_last - 1, c, 0.5)  # P(K >= k)
+
+    def tails(left_out: float) -> tuple[float, float] | None:
+        """(P(T <= t), P(T >= t)) with at most ``left_out`` probability left out of each."""
+        half = np.sqrt(np.log(2 * max(len(rest), 1) / left_out) * totals / 2) if left_out > 0 else totals + 0.0
+        windows = [_binomial_window(int(totals[j]), float(half[j])) for j in rest]
+        states, low, high = 1.0, 0, 0
+        for j, (k, _) in zip(rest, windows, strict=True):
+            low, high = low + doubled[j] * k[0], high + doubled[j] * k[-1]
+            states = min(states * k.size, high - low + 1.0)
+        if states > max_states:
+            return None
+        values, weight = np.zeros(1, np.int64), np.ones(1)
+        for j, (k, pmf) in zip(rest[:-1], windows[:-1], strict=True):
+            values = (values[:, None] + doubled[j] * k[None, :]).ravel()
+            weight = (weight[:, None] * pmf[None, :]).ravel()
+            values, where = np.unique(values, return_inverse=True)  # equal partial sums: one state
+            weight = np.bincount(where.ravel(), weights=weight, minlength=values.size)
+        if rest:
+            k, pmf = windows[-1]
+            step = doubled[rest[-1]]
+        else:
+            k, pmf, step = np.zeros(1, np.int64), np.ones(1), 0
+        p_low = p_high = 0.0
+        block = max(1, _BLOCK // values.size)
+        for i in range(0, k.size, block):
+            s = (values[:, None] + step * k[None, i:i + block]).ravel()
+            w = (weight[:, None] * pmf[None, i:i + block]).ravel()
+            # T <= t  <=>  K_last <= floor((t - s) / r);  T >= t  <=>  K_last >= ceil((t - s) / r)
+            below = np.floor_divide(t - s, r) - k_last[0]
+            p_low += w @ np.where(below < 0, 0.0, cdf_last[np.clip(below, 0, k_last.size - 1)])
+            above = -np.floor_divide(s - t, r) - k_last[0]
+            p_high += w @ np.where(above >= k_last.size, 0.0, sf_last[np.clip(above, 0, k_last.size - 1)])
+        return float(p_low), float(p_high)
+
+    left_out = 1e-20
+    while True:
+        found = tails(left_out)
+        if found is None:
+            return None
+        p = min(1.0, 2 * min(found))
+        if left_out == 0 or 2 * left_out <= _RELATIVE_ERROR * p:
+            return statistic, p
+        left_out = _RELATIVE_ERROR * p / 4 if p > 0 else left_out * 1e-40
+        if left_out < 1e-300:
+            left_out = 0.0  # every count whose probability is not zero in float64
+
+
+def exact_conditional_signed_rank_p(differences: Iterable[float]) -> tuple[float, float]:
+    """Two-sided exact conditional Wilcoxon signed-rank test of paired differences:
+    (statistic, p_value). Zeros are dropped; ties get mid-ranks (``signed_rank_exact_by_counts``
+    on the distinct |differences|; raises when its enumeration is too large)."""
     d = np.asarray(list(differences), dtype=float)
     d = d[d != 0]
-    n = d.size
-    if n == 0:
-        return 0.0, 1.0
-    ranks = stats.rankdata(np.abs(d))
-    doubled = np.rint(2 * ranks).astype(np.int64)
-    w_plus = int(doubled[d > 0].sum())
-    total = int(doubled.sum())
-    probability = np.zeros(total + 1)
-    probability[0] = 1.0
-    for r in doubled:
-        shifted = np.zeros_like(probability)
-        shifted[r:] = probability[:-r]
-        probability = 0.5 * (probability + shifted)
-    p_low = probability[: w_plus + 1].sum()
-    p_high = probability[w_plus:].sum()
-    statistic = min(w_plus, total - w_plus) / 2
-    return float(statistic), float(min(1.0, 2 * min(p_low, p_high)))
+    result = signed_rank_exact_by_counts(*_sign_counts(d, np.ones(d.size, np.int64)), max_states=2**62)
+    assert result is not None
+    return result
+
+
+def _sign_counts(d: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct |d|, positives, totals) of non-zero differences ``d`` with ``n`` pairs each."""
+    levels, group = np.unique(np.abs(d), return_inverse=True)
+    totals = np.bincount(group, weights=n, minlength=levels.size).astype(np.int64)
+    positives = np.bincount(group, weights=n * (d > 0), minlength=levels.size).astype(np.int64)
+    return levels, positives, totals
 
 
 def _numbers(values: Iterable[float]) -> np.ndarray:
     """Floats, NaN for missing or non-numeric values (no Python object per value for a numeric Series)."""
+    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.number):
+        return values.astype(float)
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
     if not pd.api.types.is_numeric_dtype(series):
         series = pd.to_numeric(series.astype("object"), errors="coerce")
@@ -116,50 +236,56 @@ def _asymptotic_from_counts(d: np.ndarray, n: np.ndarray) -> tuple[float, float]
 
 
 def paired_wilcoxon(
-    before: Iterable[float], after: Iterable[float], *, weights: Iterable[int] | None = None, exact_max_n: int = 200
+    before: Iterable[float], after: Iterable[float], *, weights: Iterable[int] | None = None,
+    exact_max_states: int = EXACT_MAX_STATES,
 ) -> PairedComparison:
     """Medians before/after and the signed-rank test on complete pairs (see module notes).
 
     ``weights``: patients per (before, after) row, for pair counts (e.g. a GROUP BY in the
-    warehouse) instead of a row per patient: the same result; above ``exact_max_n`` non-zero
-    pairs the normal approximation is computed from the counts (equal to the last bits)."""
+    warehouse) instead of a row per patient: the same result. The test is computed from the
+    counts of each distinct difference either way."""
     before, after = _numbers(before), _numbers(after)
     if before.shape != after.shape:
         raise ValueError("before and after must have the same length")
-    if weights is not None:
-        return _paired_wilcoxon_counts(before, after, np.asarray(list(weights) if not hasattr(weights, "__array__")
-                                                                 else weights, dtype=np.int64), exact_max_n)
-    frame = pd.DataFrame({"before": before, "after": after}).dropna()
-    d = (frame["after"] - frame["before"]).to_numpy(float)
-    nonzero = d[d != 0]
-    has_ties = np.unique(np.abs(nonzero)).size < nonzero.size
-    has_zeros = nonzero.size < d.size
+    if weights is None:
+        n = np.ones(before.size, np.int64)
+    else:
+        n = np.asarray(list(weights) if not hasattr(weights, "__array__") else weights, dtype=np.int64)
+    keep = ~np.isnan(before) & ~np.isnan(after) & (n > 0)
+    before, after, n = before[keep], after[keep], n[keep]
+    d = after - before
+    nonzero = d != 0
+    magnitudes, positives, totals = _sign_counts(d[nonzero], n[nonzero])
+    has_ties = bool((totals > 1).any())
+    has_zeros = bool(n[~nonzero].sum() > 0)
 
-    asymptotic = None if nonzero.size == 0 else stats.wilcoxon(nonzero, zero_method="wilcox", method="asymptotic")
-    p_asym = float("nan") if asymptotic is None else float(asymptotic.pvalue)
+    if totals.size == 0:
+        statistic, p_value, method, p_asym = 0.0, 1.0, "exact-conditional", float("nan")
+    else:
+        _, p_asym = _asymptotic_from_counts(d[nonzero], n[nonzero])
+        if not has_ties and not has_zeros:  # at most one pair per distinct |d|: the rows themselves
+            result = stats.wilcoxon(np.repeat(d[nonzero], n[nonzero]), method="exact")
+            statistic, p_value, method = float(result.statistic), float(result.pvalue), "exact"
+        else:
+            exact = signed_rank_exact_by_counts(magnitudes, positives, totals, max_states=exact_max_states)
+            if exact is not None:
+                (statistic, p_value), method = exact, "exact-conditional"
+            else:  # too many distinct |differences| with many pairs each to enumerate
+                statistic, p_value = _asymptotic_from_counts(d[nonzero], n[nonzero])
+                method = "asymptotic"
 
-    if nonzero.size == 0:
-        statistic, p_value, method = 0.0, 1.0, "exact-conditional"
-    elif not has_ties and not has_zeros:
-        result = stats.wilcoxon(nonzero, method="exact")
-        statistic, p_value, method = float(result.statistic), float(result.pvalue), "exact"
-    elif nonzero.size <= exact_max_n:
-        statistic, p_value = exact_conditional_signed_rank_p(nonzero)
-        method = "exact-conditional"
-    else:  # the test already run above (a large cohort's ranks are its cost)
-        statistic, p_value, method = float(asymptotic.statistic), float(asymptotic.pvalue), "asymptotic"
-
+    total = int(n.sum())
     return PairedComparison(
-        n_pairs=len(frame),
-        median_before=float(frame["before"].median()) if len(frame) else float("nan"),
-        median_after=float(frame["after"].median()) if len(frame) else float("nan"),
-        n_increased=int((d > 0).sum()),
-        n_decreased=int((d < 0).sum()),
-        n_unchanged=int((d == 0).sum()),
-        statistic=statistic,
-        p_value=p_value,
+        n_pairs=total,
+        median_before=weighted_median(before, n) if total else float("nan"),
+        median_after=weighted_median(after, n) if total else float("nan"),
+        n_increased=int(n[d > 0].sum()),
+        n_decreased=int(n[d < 0].sum()),
+        n_unchanged=int(n[d == 0].sum()),
+        statistic=float(statistic),
+        p_value=float(p_value),
         method=method,
-        p_value_asymptotic=p_asym,
+        p_value_asymptotic=float(p_asym),
     )
 
 
@@ -204,28 +330,3 @@ def performance_status_change(
             }
         )
     return pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
-
-
-def _paired_wilcoxon_counts(before: np.ndarray, after: np.ndarray, n: np.ndarray, exact_max_n: int) -> PairedComparison:
-    keep = ~np.isnan(before) & ~np.isnan(after) & (n > 0)
-    before, after, n = before[keep], after[keep], n[keep]
-    d = after - before
-    nonzero = d != 0
-    magnitudes = np.abs(d[nonzero])
-    has_ties = np.unique(magnitudes).size < magnitudes.size or bool((n[nonzero] > 1).any())
-    if n[nonzero].sum() <= exact_max_n or not (has_ties or (~nonzero).any()):
-        # few pairs, or no ties (rows of one patient each): the rows themselves are small
-        return paired_wilcoxon(np.repeat(before, n), np.repeat(after, n), exact_max_n=exact_max_n)
-    statistic, p_value = _asymptotic_from_counts(d[nonzero], n[nonzero])
-    return PairedComparison(
-        n_pairs=int(n.sum()),
-        median_before=weighted_median(before, n),
-        median_after=weighted_median(after, n),
-        n_increased=int(n[d > 0].sum()),
-        n_decreased=int(n[d < 0].sum()),
-        n_unchanged=int(n[d == 0].sum()),
-        statistic=statistic,
-        p_value=p_value,
-        method="asymptotic",
-        p_value_asymptotic=p_value,
-    )

@@ -38,7 +38,14 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from scipy import stats
 
+from .catalog import MEDIAN_CI_METHODS
+
 CONF_TYPES: tuple[str, ...] = ("log-log", "log", "plain")
+# the median CI methods of analytics.km_median: R survfit's three conf.types, then SPSS's
+# median +/- z SE (``KaplanMeier.spss_median``)
+assert MEDIAN_CI_METHODS == (*CONF_TYPES, "spss")
+# SPSS's half-width of the survival window over which the density at a percentile is estimated
+SPSS_DENSITY_EPSILON = 0.05
 
 # R: tolerance <- .Machine$double.eps^.5 (as in all.equal)
 _R_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
@@ -107,7 +114,10 @@ class KaplanMeier:
 
     # ------------------------------------------------------------------ median
     def median(self, conf_type: str = "log-log") -> MedianSurvival:
-        """Median survival and its CI under R survfit's ``conf.type``."""
+        """Median survival and its CI under R survfit's ``conf.type``, or SPSS's
+        median +/- z SE for ``conf_type = 'spss'`` (``spss_median``)."""
+        if conf_type == "spss":
+            return self.spss_median()
         band = self.band(conf_type)
         time = self.table["time"].to_numpy(float)
         return MedianSurvival(
@@ -117,6 +127,44 @@ class KaplanMeier:
             conf_type=conf_type,
             confidence=self.confidence,
         )
+
+    def spss_median(self) -> MedianSurvival:
+        """The median and its CI as SPSS's Kaplan-Meier procedure (KM) reports them: the median
+        is the first event time at which S(t) <= 0.5 (no midpoint rule), and the interval is
+        median +/- z SE with
+
+            SE(t_50) = SE(S(t_50)) / f(t_50),   f(t_50) = (S(u) - S(l)) / (l - u),
+            u = max{t_j : S(t_j) >= 0.5 + eps},  l = min{t_j : S(t_j) <= 0.5 - eps},  eps = 0.05,
+
+        over the event times t_j (and time 0, S = 1), where SE(S) = S sqrt(sum d / (n (n - d)))
+        is Greenwood's standard error of S (SPSS's "Std. Error" of the cumulative proportion
+        surviving) and f a finite-difference estimate of the density of the survival time at
+        the median. This is the large-sample percentile standard error of Collett (Modelling
+        Survival Data in Medical Research, 1994, section 2.4), which IBM SPSS Statistics
+        Algorithms' KM chapter ("Estimation of percentiles") uses and which Marques de Sa
+        (Applied Statistics Using SPSS, STATISTICA, MATLAB and R, 2nd ed. 2007, section 9.2,
+        eq. 9.17) describes for SPSS's KM output. NaN (None) limits where the median or u or l
+        does not exist (the curve does not drop to 0.45). The lower limit may be negative
+        (SPSS prints it so; it is not clipped)."""
+        z = _z(self.alpha)
+        table = self.table
+        event = (table["events"].to_numpy() > 0) | (table["time"].to_numpy(float) == 0)
+        time = table["time"].to_numpy(float)[event]
+        surv = table["survival"].to_numpy(float)[event]
+        se_surv = surv * table["std_err"].to_numpy(float)[event]
+        below = np.flatnonzero(surv <= 0.5 + _R_TOLERANCE)
+        if below.size == 0:
+            return MedianSurvival(None, None, None, "spss", self.confidence)
+        i = int(below[0])
+        median = float(time[i])
+        upper_side = np.flatnonzero(surv >= 0.5 + SPSS_DENSITY_EPSILON - _R_TOLERANCE)
+        lower_side = np.flatnonzero(surv <= 0.5 - SPSS_DENSITY_EPSILON + _R_TOLERANCE)
+        if upper_side.size == 0 or lower_side.size == 0 or not np.isfinite(se_surv[i]):
+            return MedianSurvival(median, None, None, "spss", self.confidence)
+        u, l = int(upper_side[-1]), int(lower_side[0])
+        density = (surv[u] - surv[l]) / (time[l] - time[u])
+        se = float(se_surv[i] / density)
+        return MedianSurvival(median, median - z * se, median + z * se, "spss", self.confidence)
 
     def medians(self, conf_types: Iterable[str] = CONF_TYPES) -> dict[str, MedianSurvival]:
         return {conf_type: self.median(conf_type) for conf_type in conf_types}

@@ -13,14 +13,15 @@ Tables (column meanings: ``catalog.TABLES``):
 * km_curve:          endpoint, stratum_variable, stratum, time_months, survival, ci_lower, ci_upper,
                      at_risk, events, censored   (log-log pointwise band, time 0 included)
 * km_median:         endpoint, stratum_variable, stratum, n, events, median_months, ci_lower, ci_upper,
-                     ci_method   (one row per R conf.type: 'log-log', 'log', 'plain';
-                     NaN where not reached)
+                     ci_method   (one row per R conf.type: 'log-log', 'log', 'plain', and
+                     SPSS's median +/- 1.96 SE: 'spss'; NaN where not reached)
 * logrank:           endpoint, stratum_variable, test_statistic, degrees_of_freedom, p_value
                      (only for variables with >= 2 strata with data)
 * km_survival_at:    S(12/24/36 months) with log-log CI, at risk, cumulative events and
                      censorings, overall and per stratum
 * cox_univariable:   one Cox model per stratifying variable, age and baseline ECOG
-* cox_multivariable: the prespecified model age + sex + baseline ECOG, with PH tests
+* cox_multivariable: the prespecified model age + sex + baseline ECOG, with its LR and score
+                     tests, each covariate's LR test (R drop1) and R's cox.zph per covariate + GLOBAL
   (km_survival_at and the Cox tables also per endpoint, first column ``endpoint``)
 * follow_up:         median follow-up per endpoint by reverse Kaplan-Meier, three conf.types
 * response_rates:    ORR / DCR with Clopper-Pearson CIs, unconfirmed and confirmed
@@ -50,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import ALWAYS_ANALYSED, ENDPOINTS, FOLLOW_UP_ENDPOINTS, TABLES, endpoint_columns
-from .cox import TERM_COLUMNS, CoxResult, cox_multivariable, fit_cox
+from .cox import TERM_COLUMNS, CoxResult, cox_drop1, cox_multivariable, fit_cox
 from .distinct import distinct_rows
 from .groups import (
     best_response_group,
@@ -63,7 +64,7 @@ from .labs import lab_nadir_table
 from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
 from .performance import performance_status_change
 from .response import RESPONSE_DEFINITIONS, response_rates_table
-from .survival import CONF_TYPES, KaplanMeier, kaplan_meier, logrank
+from .survival import MEDIAN_CI_METHODS, KaplanMeier, kaplan_meier, logrank
 from .toxicity import toxicity_summary
 
 TIME_COL = "os_months"
@@ -77,10 +78,20 @@ KM_MEDIAN_COLUMNS = ["stratum_variable", "stratum", "n", "events", "median_month
 LOGRANK_COLUMNS = ["stratum_variable", "test_statistic", "degrees_of_freedom", "p_value"]
 KM_SURVIVAL_AT_COLUMNS = ["stratum_variable", "stratum", "time_months", "n", "survival", "ci_lower", "ci_upper",
                           "ci_method", "at_risk", "events", "censored"]
+# the model's likelihood-ratio and score tests (R summary(coxph)), beside each term's Wald p_value
+_MODEL_TEST_COLUMNS = ["lr_statistic", "lr_df", "lr_p_value", "score_statistic", "score_p_value"]
+# per covariate: its likelihood-ratio test (R drop1) and R's cox.zph, then cox.zph's GLOBAL test
+_COVARIATE_TEST_COLUMNS = ["covariate_lr_statistic", "covariate_lr_df", "covariate_lr_p_value"]
+_PH_TEST_COLUMNS = ["ph_test_statistic", "ph_df", "ph_p_value", "ph_global_statistic", "ph_global_df",
+                    "ph_global_p_value"]
 COX_UNIVARIABLE_COLUMNS = ["covariate", "term", "reference", "n", "events", "coef", "se", "hr", "hr_lower",
-                           "hr_upper", "p_value", "converged", "note"]
+                           "hr_upper", "p_value",
+                           *_MODEL_TEST_COLUMNS,
+                           "converged", "note"]
 COX_MULTIVARIABLE_COLUMNS = ["model", "term", "reference", "n", "events", "coef", "se", "hr", "hr_lower",
-                             "hr_upper", "p_value", "ph_test_statistic", "ph_p_value", "converged", "note"]
+                             "hr_upper", "p_value",
+                             *_MODEL_TEST_COLUMNS, *_COVARIATE_TEST_COLUMNS, *_PH_TEST_COLUMNS,
+                             "converged", "note"]
 
 FOLLOW_UP_COLUMNS = ["n", "events", "censored", "median_months", "ci_lower", "ci_upper", "ci_method"]
 # the tables built once per endpoint (their first column is ``endpoint``)
@@ -328,7 +339,7 @@ def km_median_table(
     *,
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
-    conf_types: Sequence[str] = CONF_TYPES,
+    conf_types: Sequence[str] = MEDIAN_CI_METHODS,
 ) -> pd.DataFrame:
     return _median_table([row for variable, fits in _fits(df, strata, time_col, event_col)
                           for stratum, _, km in fits for row in _median_rows(variable, stratum, km, conf_types)])
@@ -360,7 +371,7 @@ def _survival_tables(
     for variable, fits in _fits(df, strata, time_col, event_col):
         for stratum, _, km in fits:
             curves.append(_curve_rows(variable, stratum, km, "log-log"))
-            medians += _median_rows(variable, stratum, km, CONF_TYPES)
+            medians += _median_rows(variable, stratum, km, MEDIAN_CI_METHODS)
             if times is not None:
                 landmarks.append(_survival_at_rows(variable, stratum, km, times, "log-log"))
         row = _logrank_row(variable, [(stratum, rows) for stratum, rows, _ in fits], time_col, event_col)
@@ -453,6 +464,13 @@ def _cox_rows(result: CoxResult) -> pd.DataFrame:
             if term == covariate or term.startswith(f"{covariate}="):
                 covariate_of[term] = covariate
     terms["reference"] = [result.reference_levels.get(covariate_of.get(t, t)) for t in terms["term"]]
+    terms["covariate_of_term"] = [covariate_of.get(t, t) for t in terms["term"]]
+    lr, score = (result.lr_test, result.score_test) if result.converged else (None, None)
+    terms["lr_statistic"] = np.nan if lr is None else lr.statistic
+    terms["lr_df"] = len(terms)
+    terms["lr_p_value"] = np.nan if lr is None else lr.p_value
+    terms["score_statistic"] = np.nan if score is None else score.statistic
+    terms["score_p_value"] = np.nan if score is None else score.p_value
     terms["n"] = result.n_used
     terms["events"] = result.events
     terms["converged"] = result.converged
@@ -494,7 +512,7 @@ def cox_univariable_table(
     if not frames:
         return pd.DataFrame(columns=COX_UNIVARIABLE_COLUMNS)
     table = pd.concat(frames, ignore_index=True)[COX_UNIVARIABLE_COLUMNS]
-    return table.astype({"n": "int64", "events": "int64", "converged": bool})
+    return table.astype({"n": "int64", "events": "int64", "lr_df": "int64", "converged": bool})
 
 
 def cox_multivariable_table(
@@ -505,8 +523,10 @@ def cox_multivariable_table(
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
 ) -> pd.DataFrame:
-    """One multivariable Cox model on complete cases, one row per term, with the
-    proportional-hazards test per term. ``categorical`` covariates are dummy-coded (first
+    """One multivariable Cox model on complete cases, one row per term, with the model's
+    likelihood-ratio and score tests, each covariate's likelihood-ratio test (R ``drop1``:
+    one test for all the dummies of a categorical covariate) and R's ``cox.zph`` per
+    covariate with its GLOBAL test. ``categorical`` covariates are dummy-coded (first
     level in sorted order as reference); the others enter per unit."""
     frame = _complete(df, time_col, event_col, list(covariates))
     data = frame[[time_col, event_col]].copy()
@@ -516,15 +536,26 @@ def cox_multivariable_table(
     result = cox_multivariable(data, time_col, event_col, list(covariates))
     terms = _cox_rows(result)
     terms.insert(0, "model", " + ".join(covariates))
+    covariate = terms["covariate_of_term"]
+    n_terms = covariate.map(covariate.value_counts()).astype("int64")
+    drop1 = cox_drop1(data, time_col, event_col, list(covariates), full=result).set_index("covariate")
+    terms["covariate_lr_statistic"] = covariate.map(drop1["test_statistic"]).astype(float)
+    terms["covariate_lr_df"] = n_terms
+    terms["covariate_lr_p_value"] = covariate.map(drop1["p_value"]).astype(float)
+    terms["ph_df"] = n_terms
+    terms["ph_global_df"] = len(terms)
     if result.converged and result.ph_test is not None:
         ph = result.ph_test.set_index("term")
-        terms["ph_test_statistic"] = terms["term"].map(ph["test_statistic"]).astype(float)
-        terms["ph_p_value"] = terms["term"].map(ph["p_value"]).astype(float)
+        terms["ph_test_statistic"] = covariate.map(ph["test_statistic"]).astype(float)
+        terms["ph_p_value"] = covariate.map(ph["p_value"]).astype(float)
+        terms["ph_global_statistic"] = float(ph.loc["GLOBAL", "test_statistic"])
+        terms["ph_global_p_value"] = float(ph.loc["GLOBAL", "p_value"])
     else:
-        terms["ph_test_statistic"] = np.nan
-        terms["ph_p_value"] = np.nan
+        for column in ("ph_test_statistic", "ph_p_value", "ph_global_statistic", "ph_global_p_value"):
+            terms[column] = np.nan
     table = terms[COX_MULTIVARIABLE_COLUMNS]
-    return table.astype({"n": "int64", "events": "int64", "converged": bool})
+    return table.astype({"n": "int64", "events": "int64", "lr_df": "int64", "covariate_lr_df": "int64",
+                         "ph_df": "int64", "ph_global_df": "int64", "converged": bool})
 
 
 def follow_up_table(

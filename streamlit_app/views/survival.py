@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from prrt.analytics import (
-    CONF_TYPES,
+    MEDIAN_CI_METHODS,
     add_derived_groups,
     best_response_group,
     cox_univariable,
@@ -140,11 +140,11 @@ def load(counts: pd.DataFrame, stratum_column: str | None, conf_type: str = "log
             continue
         km = kaplan_meier(rows[TIME].astype(float), rows[EVENT].astype(float), weights=rows["n"])
         fits[label] = km
-        curves.append(km.curve(conf_type).assign(stratum=label))
+        curves.append(km.curve(_band(conf_type)).assign(stratum=label))
         m = km.median(conf_type)
         medians.append({"stratum": label, "n": km.n, "events": km.events, "median": m.median,
                         "ci_lower": m.ci_lower, "ci_upper": m.ci_upper, "ci_method": conf_type})
-        at_risk.append(km.survival_at(times, conf_type)[["time", "at_risk"]].assign(stratum=label))
+        at_risk.append(km.survival_at(times, _band(conf_type))[["time", "at_risk"]].assign(stratum=label))
     test = None
     if stratum_column is not None and len(fits) >= 2:
         test = logrank(complete[TIME].astype(float), complete[EVENT].astype(float),
@@ -153,6 +153,11 @@ def load(counts: pd.DataFrame, stratum_column: str | None, conf_type: str = "log
     medians[["median", "ci_lower", "ci_upper"]] = medians[["median", "ci_lower", "ci_upper"]].astype(float)
     n_excluded = int(counts["n"].sum() - complete["n"].sum())
     return SurvivalPage(fits, _concat(curves), medians, _concat(at_risk), test, n_excluded)
+
+
+def _band(ci_method: str) -> str:
+    """The pointwise band drawn with a median CI method: SPSS's S +/- 1.96 SE is R's 'plain'."""
+    return "plain" if ci_method == "spss" else ci_method
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -189,8 +194,11 @@ def main() -> None:
 
     c = st.columns([2, 1])
     choice = c[0].selectbox("Stratify by", list(STRATA), key="survival_strata")
-    conf_type = c[1].selectbox("Confidence interval method", CONF_TYPES, key="survival_ci_method",
-                               help="As R survfit's conf.type; applies to the band and the median's CI.")
+    conf_type = c[1].selectbox("Confidence interval method", MEDIAN_CI_METHODS, key="survival_ci_method",
+                               help="As R survfit's conf.type; applies to the band and the median's CI. "
+                                    "'spss': the median ± 1.96 SE as SPSS's Kaplan-Meier reports it (the SE "
+                                    "from Greenwood's SE of S at the median over a density estimate), to "
+                                    "compare with papers that used SPSS; its band is 'plain'.")
     page = load(survival_counts(cohort.filters, STRATA[choice]), STRATA[choice], conf_type)
     if not page.fits:
         st.info("No patient with overall survival time and status (or stratum) in this selection.")
@@ -215,7 +223,8 @@ def main() -> None:
 
     times = at_risk_times(float(page.curves["time"].max()))
     chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk, ticks=times)
-    st.caption(f"Steps: Kaplan-Meier estimate; shaded: pointwise 95% CI ({conf_type}); +: censored; dashed: median.")
+    st.caption(f"Steps: Kaplan-Meier estimate; shaded: pointwise 95% CI ({_band(conf_type)}); +: censored; "
+               "dashed: median.")
     charts.show(chart, f"km_{STRATA[choice] or 'all'}", stretch=False)
 
     left, right = st.columns(2)

@@ -7,7 +7,6 @@ tables are built from give the per-patient Kaplan-Meier and log-rank results."""
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,13 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from lifelines.datasets import load_lung
-from lifelines.statistics import proportional_hazard_test
 
 from prrt.analytics import cox as cox_module
 from prrt.analytics import fit_cox, kaplan_meier, logrank
 from prrt.analytics.cox import (
     _collapse,
     _design_matrix,
+    cox_zph,
     _efron_fit,
     _schoenfeld_residuals,
 )
@@ -89,12 +88,17 @@ def test_numpy_fit_equals_lifelines_with_heavy_ties(cohort, covariates):
     np.testing.assert_allclose(terms["z"], summary["z"], rtol=1e-8, atol=1e-9)
     np.testing.assert_allclose(terms["p_value"], summary["p"], rtol=1e-6, atol=1e-12)
     assert result.log_likelihood == pytest.approx(fitter.log_likelihood_, rel=1e-12)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        expected = proportional_hazard_test(fitter, frame, time_transform="km").summary
+    # R's cox.zph (cox.cox_zph) at lifelines' estimate, on the rows one by one (not collapsed)
+    order = np.lexsort((frame["E"].to_numpy(), frame["T"].to_numpy()))
+    columns = list(fitter.params_.index)
+    assign = {c: [i for i, t in enumerate(columns) if t == c or t.startswith(f"{c}=")] for c in covariates}
+    expected = cox_zph(frame["T"].to_numpy(float)[order], frame["E"].to_numpy(bool)[order],
+                       frame[columns].to_numpy(float)[order], np.ones(len(frame)), fitter.params_.to_numpy(),
+                       assign).set_index("term")
     ph = result.ph_test.set_index("term")
-    np.testing.assert_allclose(ph["test_statistic"], expected.loc[ph.index, "test_statistic"], rtol=1e-8)
-    np.testing.assert_allclose(ph["p_value"], expected.loc[ph.index, "p"], rtol=1e-6, atol=1e-15)
+    assert list(ph.index) == [*covariates, "GLOBAL"]
+    np.testing.assert_allclose(ph["test_statistic"], expected["test_statistic"], rtol=1e-8)
+    np.testing.assert_allclose(ph["p_value"], expected["p_value"], rtol=1e-6, atol=1e-15)
 
 
 def test_numpy_fit_is_within_lifelines_own_stopping_error_of_the_default_fit(cohort):
@@ -108,22 +112,17 @@ def test_numpy_fit_is_within_lifelines_own_stopping_error_of_the_default_fit(coh
     np.testing.assert_allclose(fast.ph_test["p_value"], slow.ph_test["p_value"], rtol=1e-5)
 
 
-@pytest.mark.parametrize("transform", ["km", "identity", "log"])
-def test_numpy_ph_test_equals_lifelines_for_each_time_transform(cohort, transform):
-    fitter, frame = _lifelines(cohort, ["age", "site"])
-    result = fit_cox(cohort, "T", "E", ["age", "site"], method="numpy", ph_test=True, ph_time_transform=transform)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        expected = proportional_hazard_test(fitter, frame, time_transform=transform).summary
-    ph = result.ph_test.set_index("term")
-    assert (ph["time_transform"] == transform).all()
-    np.testing.assert_allclose(ph["test_statistic"], expected.loc[ph.index, "test_statistic"], rtol=1e-8)
-
-
-def test_rank_transform_is_left_to_lifelines(cohort):
-    # 'rank' depends on the order of tied rows, which collapsing loses
-    result = fit_cox(cohort, "T", "E", ["age"], method="numpy", ph_test=True, ph_time_transform="rank")
-    assert result.method == "lifelines"
+@pytest.mark.parametrize("transform", ["km", "rank", "identity", "log"])
+def test_numpy_ph_test_equals_the_lifelines_path_for_each_time_transform(cohort, transform):
+    # both are R's cox.zph (R's 'rank' gives tied times their mid-rank: collapsing keeps it)
+    fast = fit_cox(cohort, "T", "E", ["age", "site"], method="numpy", ph_test=True, ph_time_transform=transform)
+    slow = fit_cox(cohort, "T", "E", ["age", "site"], method="lifelines", ph_test=True, ph_time_transform=transform)
+    assert (fast.method, slow.method) == ("numpy", "lifelines")
+    ph = fast.ph_test.set_index("term")
+    assert (ph["time_transform"] == transform).all() and list(ph.index) == ["age", "site", "GLOBAL"]
+    assert ph["df"].tolist() == [1, 3, 4]
+    # the two fits stop ~1e-7 apart in the coefficients (lifelines' relative-likelihood stop)
+    np.testing.assert_allclose(ph["test_statistic"], slow.ph_test.set_index("term")["test_statistic"], rtol=1e-5)
 
 
 def test_numpy_fit_matches_r_coxph_on_lung():
@@ -150,6 +149,8 @@ def test_numpy_fit_matches_r_coxph_on_lung():
     lifelines = fit_cox(lung, "time", "status", ["age", "sex", "ph.ecog"], method="lifelines", ph_test=True)
     pd.testing.assert_frame_equal(multi.terms, lifelines.terms, rtol=1e-9)
     pd.testing.assert_frame_equal(multi.ph_test, lifelines.ph_test, rtol=1e-8)
+    assert multi.lr_test.statistic == pytest.approx(lifelines.lr_test.statistic, rel=1e-9)
+    assert multi.score_test.statistic == pytest.approx(lifelines.score_test.statistic, rel=1e-12)
     assert multi.log_likelihood == pytest.approx(lifelines.log_likelihood, rel=1e-13)
 
 
@@ -263,7 +264,7 @@ def test_grouped_survival_rows_give_the_per_patient_fits(cohort):
     assert test["test_statistic"] == pytest.approx(expected.test_statistic, rel=1e-10)
     assert test["p_value"] == pytest.approx(expected.p_value, rel=1e-8)
     medians = km_median_table(data, {"site": "site"})
-    assert medians["n"].groupby(medians["stratum_variable"]).sum().to_dict() == {"all": 3 * len(data),
-                                                                               "site": 3 * len(data)}
+    assert medians["n"].groupby(medians["stratum_variable"]).sum().to_dict() == {"all": 4 * len(data),
+                                                                               "site": 4 * len(data)}
     curve = km_curve_table(data, {"site": "site"})
     assert curve.groupby(["stratum_variable", "stratum"])["events"].sum()["all"].item() == data["os_event"].sum()

@@ -138,7 +138,7 @@ def test_survival_shows_the_median_os_of_the_paper(warehouse):
     assert dataframe_with(at, "HR")["Covariate"].notna().all()
 
 
-@pytest.mark.parametrize("method", ["log-log", "log", "plain"])
+@pytest.mark.parametrize("method", ["log-log", "log", "plain", "spss"])
 def test_unfiltered_medians_equal_the_published_km_median(warehouse, demo_db, method):
     at = open_page("survival")
     at.selectbox(key="survival_ci_method").set_value(method).run()

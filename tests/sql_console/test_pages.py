@@ -44,7 +44,7 @@ def test_sql_page_example_selector_loads_the_query(app_warehouse):
     at.selectbox(key="example").set_value("Kaplan-Meier median overall survival").run()
     assert "analytics.km_median" in at.text_area(key="sql").value
     at.button(key="run").click().run()
-    assert at.dataframe[0].value["n"].tolist() == [16, 16, 16]
+    assert at.dataframe[0].value["n"].tolist() == [16, 16, 16, 16]  # log-log, log, plain, spss
 
 
 @pytest.mark.parametrize(
