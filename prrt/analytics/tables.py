@@ -64,7 +64,7 @@ from .labs import lab_nadir_table
 from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
 from .performance import performance_status_change
 from .response import RESPONSE_DEFINITIONS, response_rates_table
-from .survival import MEDIAN_CI_METHODS, KaplanMeier, kaplan_meier, logrank
+from .survival import CONF_TYPES, MEDIAN_CI_METHODS, KaplanMeier, kaplan_meier, logrank
 from .toxicity import toxicity_summary
 
 TIME_COL = "os_months"
