@@ -90,14 +90,14 @@ def test_spss_style_median_ci(demo_db):
     # SE(S) = S sqrt(1/(16*15) + 1/(4*3) + 1/(2*1)); density (S(19.71) - S(23.00)) / (23.00 - 19.71)
     # -> 23.00 +/- 1.96 x 2.518 = 18.06-27.93 months
     deaths = demo_db.execute(
-        "SELECT time_months, survival FROM analytics.km_curve WHERE stratum_variable = 'all' AND events > 0"
-        " ORDER BY time_months").fetchall()
+        "SELECT time_months, survival FROM analytics.km_curve"
+        " WHERE endpoint = 'OS' AND stratum_variable = 'all' AND events > 0 ORDER BY time_months").fetchall()
     (t1, s1), (t2, s2), (t3, s3) = deaths
     assert (s1, s2, s3) == pytest.approx((15 / 16, 15 / 16 * 3 / 4, 15 / 16 * 3 / 4 / 2), rel=1e-12)
     se = s3 * (1 / (16 * 15) + 1 / (4 * 3) + 1 / (2 * 1)) ** 0.5 / ((s2 - s3) / (t3 - t2))
     median, lower, upper = demo_db.execute(
         "SELECT median_months, ci_lower, ci_upper FROM analytics.km_median"
-        " WHERE stratum_variable = 'all' AND ci_method = 'spss'").fetchone()
+        " WHERE endpoint = 'OS' AND stratum_variable = 'all' AND ci_method = 'spss'").fetchone()
     z = NormalDist().inv_cdf(0.975)
     assert median == pytest.approx(t3) and median == pytest.approx(23, abs=0.05)
     assert (lower, upper) == pytest.approx((t3 - z * se, t3 + z * se), rel=1e-12)

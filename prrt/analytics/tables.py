@@ -45,7 +45,7 @@ codes), and ``fit_cox`` fits large models with its numpy Efron Newton-Raphson (s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
