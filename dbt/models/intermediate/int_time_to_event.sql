@@ -107,6 +107,30 @@ patients as (
 
 ),
 
+progression as (
+
+    -- PFS and DOR end at the first of progression and a death that counts; all three censor at
+    -- the last adequate assessment (PFS and TTP at day 1 without one)
+    select
+        *,
+        case
+            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date) then first_pd_date
+            when death_counts then death_date
+        end as progression_or_death_date,
+        case
+            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date)
+                then 'progression (CT/MRI)'
+            when death_counts then 'death'
+        end as progression_or_death_reason,
+        case
+            when last_adequate_date is not null then 'last adequate assessment'
+            else 'no adequate post-baseline assessment'
+        end as censor_reason
+
+    from patients
+
+),
+
 ended as (
 
     select
@@ -129,21 +153,11 @@ ended as (
         patient_key,
         'PFS',
         start_date,
-        case
-            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date) then first_pd_date
-            when death_counts then death_date
-            else coalesce(last_adequate_date, start_date + 1)
-        end,
-        case when first_pd_date is not null or death_counts then 1 else 0 end,
-        case
-            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date)
-                then 'progression (CT/MRI)'
-            when death_counts then 'death'
-            when last_adequate_date is not null then 'last adequate assessment'
-            else 'no adequate post-baseline assessment'
-        end
+        coalesce(progression_or_death_date, last_adequate_date, start_date + 1),
+        case when progression_or_death_date is not null then 1 else 0 end,
+        coalesce(progression_or_death_reason, censor_reason)
 
-    from patients
+    from progression
 
     union all
 
@@ -153,13 +167,9 @@ ended as (
         start_date,
         coalesce(first_pd_date, last_adequate_date, start_date + 1),
         case when first_pd_date is not null then 1 else 0 end,
-        case
-            when first_pd_date is not null then 'progression (CT/MRI)'
-            when last_adequate_date is not null then 'last adequate assessment'
-            else 'no adequate post-baseline assessment'
-        end
+        case when first_pd_date is not null then 'progression (CT/MRI)' else censor_reason end
 
-    from patients
+    from progression
 
     union all
 
@@ -167,20 +177,11 @@ ended as (
         patient_key,
         'DOR',
         first_response_date,
-        case
-            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date) then first_pd_date
-            when death_counts then death_date
-            else last_adequate_date
-        end,
-        case when first_pd_date is not null or death_counts then 1 else 0 end,
-        case
-            when first_pd_date is not null and (not death_counts or first_pd_date <= death_date)
-                then 'progression (CT/MRI)'
-            when death_counts then 'death'
-            else 'last adequate assessment'
-        end
+        coalesce(progression_or_death_date, last_adequate_date),
+        case when progression_or_death_date is not null then 1 else 0 end,
+        coalesce(progression_or_death_reason, censor_reason)
 
-    from patients
+    from progression
     where is_responder
 
     union all
@@ -193,7 +194,7 @@ ended as (
         1,
         'response (CR/PR)'
 
-    from patients
+    from progression
     where is_responder
 
 ),
