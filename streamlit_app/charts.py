@@ -159,6 +159,8 @@ def km_plot(
     *,
     ticks: Sequence[float] = (0, 6, 12, 18, 24, 30, 36),
     title: str = "",
+    y_title: str = "Overall survival",
+    x_title: str = "Months since first cycle",
 ) -> alt.TopLevelMixin:
     """Kaplan-Meier step curves with CI bands, censor marks, median drop lines, and at-risk table.
 
@@ -168,14 +170,14 @@ def km_plot(
     """
     x_max = float(max(ticks[-1], curves["time"].max() if len(curves) else 0))
     x_scale = alt.Scale(domain=[0, x_max], nice=False)
-    x = alt.X("time:Q", scale=x_scale, axis=alt.Axis(values=list(ticks), title="Months since first cycle"))
+    x = alt.X("time:Q", scale=x_scale, axis=alt.Axis(values=list(ticks), title=x_title))
     strata = list(dict.fromkeys(curves["stratum"]))
     legend = alt.Legend(orient="top") if len(strata) > 1 else None
     colour = alt.Color("stratum:N", sort=strata, title=None, legend=legend)
 
     base = alt.Chart(curves).encode(x=x, color=colour)
     band = base.mark_area(interpolate="step-after", opacity=0.18).encode(
-        y=alt.Y("ci_lower:Q", scale=alt.Scale(domain=[0, 1]), title="Overall survival"),
+        y=alt.Y("ci_lower:Q", scale=alt.Scale(domain=[0, 1]), title=y_title),
         y2="ci_upper:Q",
     )
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
@@ -218,6 +220,38 @@ def km_plot(
         .properties(width=WIDTH, height=max(20, 18 * len(strata)), view=alt.ViewConfig(stroke=None))
     )
     return alt.vconcat(plot, table_chart, spacing=4).resolve_scale(color="shared")
+
+
+def forest_plot(rows: pd.DataFrame, *, title: str = "") -> alt.TopLevelMixin:
+    """Hazard ratios with their 95% CI, one line per subgroup term, on a log scale with a line at
+    HR = 1 (as trial publications draw them), and the numbers beside.
+
+    ``rows``: label, hr, hr_lower, hr_upper (finite), in display order.
+    """
+    order = list(rows["label"])
+    bounds = rows[["hr_lower", "hr_upper", "hr"]].to_numpy(float)
+    low, high = float(np.nanmin(bounds)), float(np.nanmax(bounds))
+    domain = [min(low, 1.0) / 1.2, max(high, 1.0) * 1.2]
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
+    x = alt.X("hr:Q", scale=alt.Scale(type="log", domain=domain, nice=False),
+              title="Hazard ratio (95% CI), log scale")
+    tooltip = [alt.Tooltip("label:N", title="term"), alt.Tooltip("hr:Q", format=".2f", title="HR"),
+               alt.Tooltip("hr_lower:Q", format=".2f", title="95% CI lower"),
+               alt.Tooltip("hr_upper:Q", format=".2f", title="95% CI upper")]
+    base = alt.Chart(rows).encode(y=y)
+    whiskers = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
+        x=alt.X("hr_lower:Q", scale=alt.Scale(type="log", domain=domain, nice=False)), x2="hr_upper:Q")
+    points = base.mark_square(size=70, color="#4c78a8").encode(x=x, tooltip=tooltip)
+    one = alt.Chart(pd.DataFrame({"hr": [1.0]})).mark_rule(strokeDash=[4, 3], color="#888").encode(
+        x=alt.X("hr:Q", scale=alt.Scale(type="log", domain=domain, nice=False)))
+    height = max(60, 26 * len(order))
+    plot = alt.layer(one, whiskers, points).properties(width=420, height=height, title=title)
+    text = rows.assign(estimate=[f"{h:.2f} ({lo:.2f}–{hi:.2f})" for h, lo, hi in
+                                 rows[["hr", "hr_lower", "hr_upper"]].itertuples(index=False)])
+    numbers = alt.Chart(text, title=alt.TitleParams("HR (95% CI)", fontSize=11, anchor="start")).mark_text(
+        align="left", fontSize=11).encode(y=alt.Y("label:N", sort=order, axis=None), text="estimate:N").properties(
+        width=130, height=height, view=alt.ViewConfig(stroke=None))
+    return alt.hconcat(plot, numbers, spacing=6)
 
 
 # --- response -----------------------------------------------------------------------

@@ -279,33 +279,32 @@ def value_counts(column: str, cohort=None, *, treated: bool = False) -> pd.Serie
     return pd.Series(counts["n"].to_numpy(), index=pd.Index(counts[column], name=column), name="n")
 
 
-def survival_counts(cohort=None, by: str | None = None, *, split_at: float | None = None,
-                    toxicity_min_grade: int = 1) -> pd.DataFrame:
-    """The cohort's patients by overall survival (os_months, os_event) and stratum: [by,] os_months,
-    os_event, n (missing values included). Kaplan-Meier and the log-rank test need no more.
-
-    ``by``: a dim_patient column, or ``WORST_TOXICITY`` (each patient's worst post-baseline grade
-    over all CTCAE terms among fct_toxicity's grades >= ``toxicity_min_grade``; 0 if none).
-    ``split_at``: group by ``by <= split_at`` (true/false) instead of its values.
-    """
+def survival_counts(cohort=None, by: str | None = None, *, endpoint: str = "OS") -> pd.DataFrame:
+    """The cohort's patients by one endpoint's time and status (marts.fct_time_to_event's months and
+    event) and stratum: [by,] months, event, n (missing strata included; patients without the
+    endpoint, e.g. non-responders for DOR, are not in it). Kaplan-Meier and the log-rank test need
+    no more. ``by``: a dim_patient column."""
     where, params = _patients_where(cohort)
-    join, stratum = "", ""
-    if by == WORST_TOXICITY:
-        join = (" LEFT JOIN (SELECT patient_key, max(worst_grade) AS grade FROM marts.fct_toxicity"
-                " WHERE worst_grade >= ? GROUP BY patient_key) t ON t.patient_key = p.patient_key")
-        stratum = f"coalesce(t.grade, 0) AS {WORST_TOXICITY}, "
-        params = (toxicity_min_grade, *params)
-    elif by is not None:
-        stratum = f"{_column(by)}, " if split_at is None else f"{_column(by)} <= ? AS {_column(by)[2:]}, "
-        params = params if split_at is None else (split_at, *params)
+    stratum = f"{_column(by)}, " if by is not None else ""
     return query(
-        f"SELECT {stratum}p.os_months, p.os_event, count(*) AS n FROM marts.dim_patient p{join}"
+        f"SELECT {stratum}t.months, t.event, count(*) AS n FROM marts.dim_patient p"
+        " JOIN marts.fct_time_to_event t ON t.patient_key = p.patient_key AND t.endpoint = ?"
         f" WHERE {where} GROUP BY ALL ORDER BY ALL NULLS LAST",
-        params,
+        (endpoint, *params),
     )
 
 
-WORST_TOXICITY = "worst_toxicity_grade"
+def time_to_event_patients(cohort, endpoint: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The cohort's patients with ``endpoint`` (marts.fct_time_to_event): ``columns`` of dim_patient,
+    months and event. What the Cox models of the Survival page read."""
+    where, params = _patients_where(cohort)
+    selected = ", ".join(_column(c) for c in columns)
+    return query(
+        f"SELECT {selected}, t.months, t.event FROM marts.dim_patient p"
+        " JOIN marts.fct_time_to_event t ON t.patient_key = p.patient_key AND t.endpoint = ?"
+        f" WHERE {where}",
+        (endpoint, *params),
+    )
 
 
 def waterfall(cohort=None, max_bars: int | None = None) -> pd.DataFrame:
@@ -355,15 +354,6 @@ def treated_patient_starting(prefix: str, cohort=None) -> str | None:
         (prefix, *params),
     )
     return keys["patient_key"].iloc[0] if len(keys) else None
-
-
-def toxicity_events(min_grade: int = 1) -> pd.DataFrame:
-    """``fct_toxicity`` rows with a post-baseline grade >= ``min_grade`` (one row per patient x
-    CTCAE term): all that counts of patients by grade, or a grade threshold, need."""
-    return query(
-        "SELECT patient_key, ctcae_term, baseline_grade, worst_grade FROM marts.fct_toxicity WHERE worst_grade >= ?",
-        (min_grade,),
-    )
 
 
 def toxicity_assessed(cohort=None) -> pd.DataFrame:

@@ -8,7 +8,8 @@ No Dagster or Streamlit here. Modules by concern:
 * ``performance`` ECOG / KPS before vs after, Wilcoxon signed-rank
 * ``toxicity``    patients by worst CTCAE grade per term (Table 2)
 * ``labs``        time to nadir per laboratory analyte (summary of marts.fct_lab_nadir)
-* ``groups``      derived strata (cycles, activity median split, response, toxicity grade)
+* ``groups``      the median split of cumulative activity (the other groups are dbt's)
+* ``strata``      the survival strata and Cox covariates, and which are analysed at a landmark
 * ``distinct``    rows collapsed to their distinct values with counts (for survival and Cox on a registry)
 * ``tables``      the tables of schema ``analytics``, built from the marts by ``build_analytics_tables``
 * ``catalog``     what each analytics table and column means, and what is read from the marts
@@ -26,16 +27,17 @@ import importlib
 _MODULES = {
     "catalog": "ANALYTICS_QUERIES ENDPOINTS MARTS_READ TABLES TableDoc endpoint_columns",
     "cox": "ChiSquareTest CoxResult cox_drop1 cox_multivariable cox_univariable cox_zph fit_cox",
-    "groups": "best_response_group cumulative_activity_group cycles_group grade_threshold_group median_split"
-              " toxicity_grade_group",
+    "groups": "cumulative_activity_group median_split",
     "labs": "lab_nadir_table",
     "performance": "PairedComparison paired_wilcoxon performance_status_change signed_rank_exact_by_counts",
     "response": "Proportion ResponseRates clopper_pearson response_rates response_rates_table",
     "survival": "CONF_TYPES MEDIAN_CI_METHODS KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
+    "strata": "STRATA STRATUM Stratum landmark_months",
     "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"
               " cox_multivariable_table cox_univariable_table km_curve_table km_median_table km_survival_at_table"
-              " logrank_table analysed_endpoints follow_up_table",
-    "toxicity": "grade_counts toxicity_summary toxicity_table worst_grade_any_term worst_grade_counts",
+              " logrank_table analysed_endpoints follow_up_table landmark"
+              " survival_analyses",
+    "toxicity": "grade_counts toxicity_summary toxicity_table worst_grade_counts",
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names.split()}
 

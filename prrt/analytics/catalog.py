@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .strata import dim_patient_columns, readable_strata
 
 # km_median.ci_method: R survfit's three conf.types, then SPSS's median +/- 1.96 SE (here, not in
 # ``survival``, so that the Dagster checks read it without loading the statistics)
@@ -39,6 +40,13 @@ class TableDoc:
 # responder, is not a survival analysis): OS and PFS always, TTP and DOR when they have events
 ENDPOINTS: tuple[str, ...] = ("OS", "PFS", "TTP", "DOR")
 ALWAYS_ANALYSED: tuple[str, ...] = ("OS", "PFS")
+# how the app names each endpoint, its events, and where its time starts
+ENDPOINT_NAMES: dict[str, str] = {"OS": "Overall survival", "PFS": "Progression-free survival",
+                                  "TTP": "Time to progression", "DOR": "Duration of response"}
+ENDPOINT_EVENTS: dict[str, str] = {"OS": "Deaths", "PFS": "Progressions or deaths", "TTP": "Progressions",
+                                   "DOR": "Progressions or deaths"}
+ENDPOINT_START: dict[str, str] = {"OS": "first cycle", "PFS": "first cycle", "TTP": "first cycle",
+                                  "DOR": "first response"}
 # the endpoints whose median follow-up (reverse Kaplan-Meier) analytics.follow_up reports
 FOLLOW_UP_ENDPOINTS: tuple[str, ...] = ("OS", "PFS")
 
@@ -57,10 +65,20 @@ _ENDPOINT = {
 _EVENTS = "events of the endpoint (deaths for OS; PD or death for PFS and DOR; PD for TTP)"
 
 _STRATUM = {
-    "stratum_variable": "'all' for the whole cohort, else the stratifying variable (sex, primary_site, "
-                        "baseline_imaging, krenning_score, cycles_group, cumulative_activity_group, "
-                        "best_response_group, toxicity_grade_group)",
+    "stratum_variable": "'all' for the whole cohort, else the stratifying variable (" + readable_strata() + "; "
+                        "strata.STRATA)",
     "stratum": "the level of stratum_variable ('all' for the whole cohort)",
+}
+
+# how a stratum is compared: the strata known only after day 0 at the landmark (guarantee-time bias)
+_METHOD = {
+    "method": "'from day 0' (the whole cohort and the baseline factors: time from the endpoint's start) or "
+              "'landmark' (a stratum known only after day 0: response, toxicity, cycles, activity): only the "
+              "patients with the endpoint's event or censoring at or after the landmark, time counted from it, "
+              "grouped by what was known before it (dim_patient's *_at_landmark columns; Anderson, Cain & "
+              "Gelber 1983)",
+    "landmark_months": "the landmark, months after the first administration (the dbt var landmark_months); NULL "
+                       "from day 0",
 }
 
 _COX_ESTIMATES = {
@@ -90,6 +108,7 @@ TABLES: dict[str, TableDoc] = {
         {
             **_ENDPOINT,
             **_STRATUM,
+            **_METHOD,
             "time_months": "time since the endpoint's start (the first administration; the first response for "
                            "DOR), months",
             "survival": "Kaplan-Meier estimate S(t)",
@@ -107,6 +126,7 @@ TABLES: dict[str, TableDoc] = {
         {
             **_ENDPOINT,
             **_STRATUM,
+            **_METHOD,
             "n": "patients in the stratum with the endpoint (responders only for DOR)",
             "events": _EVENTS + " in the stratum",
             "median_months": "median time to event (median OS, PFS, ...), months (R print.survfit rule; for "
@@ -126,6 +146,7 @@ TABLES: dict[str, TableDoc] = {
         {
             **_ENDPOINT,
             "stratum_variable": "the stratifying variable",
+            **_METHOD,
             "test_statistic": "log-rank chi-square statistic",
             "degrees_of_freedom": "number of levels with data minus one",
             "p_value": "p-value (NaN with no events)",
@@ -138,6 +159,7 @@ TABLES: dict[str, TableDoc] = {
         {
             **_ENDPOINT,
             **_STRATUM,
+            **_METHOD,
             "time_months": "landmark time, months (12, 24, 36)",
             "n": "patients in the stratum",
             "survival": "S(t): the Kaplan-Meier estimate at the last observed time <= t; NaN after the last "
@@ -152,12 +174,14 @@ TABLES: dict[str, TableDoc] = {
     ),
     "cox_univariable": TableDoc(
         "Univariable Cox proportional-hazards models per endpoint (Efron ties), one model per "
-        "endpoint and covariate: each stratifying variable (as categories) plus age and baseline ECOG (per unit). "
+        "endpoint and covariate: each stratifying variable (as categories; those known only after day 0 "
+        "at the landmark, as the survival tables) plus age, baseline ECOG and KPS (per unit). "
         "Models that do not converge (e.g. no events in a level: monotone likelihood) keep their rows "
         "with converged = false and NaN estimates.",
         {
             **_ENDPOINT,
             "covariate": "the covariate of this model",
+            **_METHOD,
             "term": "model term: the covariate for a numeric one, '<covariate>=<level>' for a categorical one",
             "reference": "reference level of a categorical covariate (NULL for a numeric one)",
             "n": "patients used (complete cases)",
@@ -343,11 +367,11 @@ FROM (
 # the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
 # toxicity_grade_group stratum without reading fct_toxicity per patient. The times come from
 # marts.fct_time_to_event (ENDPOINT_COLUMNS), not from dim_patient.os_months (equal, a dbt test).
-PATIENT_COLUMNS: tuple[str, ...] = (
+PATIENT_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
     "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score", "is_treated", "n_cycles",
     "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post", "best_overall_response",
-    "confirmed_best_overall_response", "worst_ctcae_grade",
-)
+    "confirmed_best_overall_response", "worst_ctcae_grade", *dim_patient_columns(),
+)))
 # each endpoint's months and event, one pair of columns per endpoint: os_months, os_event, pfs_months, ...
 ENDPOINT_COLUMNS: tuple[str, ...] = tuple(column for endpoint in ENDPOINTS for column in endpoint_columns(endpoint))
 

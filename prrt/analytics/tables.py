@@ -50,20 +50,30 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .catalog import ALWAYS_ANALYSED, ENDPOINTS, FOLLOW_UP_ENDPOINTS, TABLES, endpoint_columns
+from .catalog import (
+    ALWAYS_ANALYSED,
+    ENDPOINTS,
+    FOLLOW_UP_ENDPOINTS,
+    TABLES,
+    endpoint_columns,
+)
 from .cox import TERM_COLUMNS, CoxResult, cox_drop1, cox_multivariable, fit_cox
 from .distinct import distinct_rows
-from .groups import (
-    best_response_group,
-    cumulative_activity_group,
-    cycles_group,
-    grade_threshold_group,
-    toxicity_grade_group,
-)
+from .groups import cumulative_activity_group
 from .labs import lab_nadir_table
 from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
 from .performance import performance_status_change
 from .response import RESPONSE_DEFINITIONS, response_rates_table
+from .strata import (
+    ACTIVITY_AT_LANDMARK,
+    COX_NUMERIC,
+    FROM_DAY_0,
+    LANDMARK,
+    STRATA,
+    STRATUM,
+    Stratum,
+    landmark_months,
+)
 from .survival import CONF_TYPES, MEDIAN_CI_METHODS, KaplanMeier, kaplan_meier, logrank
 from .toxicity import toxicity_summary
 
@@ -100,58 +110,73 @@ BY_ENDPOINT: tuple[str, ...] = ("km_curve", "km_median", "logrank", "km_survival
 
 SURVIVAL_AT_MONTHS: tuple[float, ...] = (12.0, 24.0, 36.0)
 # numeric covariates of the univariable Cox models, besides the stratifying variables
-COX_NUMERIC_COVARIATES: tuple[str, ...] = ("age_at_first_cycle", "ecog_pre")
+COX_NUMERIC_COVARIATES: tuple[str, ...] = tuple(COX_NUMERIC)
 # the prespecified multivariable model (few deaths: kept small, chosen before looking at the data)
 COX_MULTIVARIABLE_MODEL: tuple[str, ...] = ("age_at_first_cycle", "sex", "ecog_pre")
 
-# stratum_variable -> column of the frame prepared by ``add_derived_groups``
-DEFAULT_STRATA: dict[str, str] = {
-    "sex": "sex",
-    "primary_site": "primary_site",
-    "baseline_imaging": "baseline_imaging",
-    "krenning_score": "krenning_score",
-    "cycles_group": "cycles_group",
-    "cumulative_activity_group": "cumulative_activity_group",
-    "best_response_group": "best_response_group",
-    "toxicity_grade_group": "toxicity_grade_group",
-}
+# stratum_variable -> dim_patient column of the strata compared from day 0 (the baseline factors);
+# the strata known after day 0 are analysed at the landmark (``_analyses``)
+DEFAULT_STRATA: dict[str, str] = {s.variable: s.column for s in STRATA if s.landmark_column is None}
 
 Strata = Sequence[str] | Mapping[str, str]
 
 
-def add_derived_groups(
-    dim_patient: pd.DataFrame,
-    fct_toxicity: pd.DataFrame | None = None,
-    *,
-    n_cycles_col: str = "n_cycles",
-    activity_col: str = "cumulative_activity_gbq",
-    response_col: str = "best_overall_response",
-    response_scheme: str = "objective_response",
-    toxicity_threshold: int = 2,
-    worst_grade_col: str = "worst_ctcae_grade",
-    copy: bool = True,
-) -> pd.DataFrame:
-    """A copy of ``dim_patient`` with the computed grouping columns added (where inputs exist).
-    ``copy=False``: a shallow copy (the new columns are not added to ``dim_patient``, but
-    the existing ones share its data: do not modify them in place).
-
-    cycles_group ('<= 3' / '>= 4'), cumulative_activity_group (median split),
-    best_response_group ('CR/PR' / 'SD/PD' by default), toxicity_grade_group
-    ('>= 2' / '< 2'): from ``fct_toxicity`` when given (its rows, by patient_key), else
-    from ``dim_patient``'s worst grade over all terms (``worst_grade_col``) when present.
-    """
+def add_derived_groups(dim_patient: pd.DataFrame, *, copy: bool = True) -> pd.DataFrame:
+    """A copy of ``dim_patient`` with the one group that depends on the cohort analysed:
+    ``cumulative_activity_group``, the median split of cumulative_activity_gbq (the other groups
+    are dim_patient columns, defined in dbt). ``copy=False``: a shallow copy (the new column is not
+    added to ``dim_patient``, but the existing ones share its data: do not modify them in place)."""
     out = dim_patient.copy(deep=copy)
-    if n_cycles_col in out:
-        out["cycles_group"] = cycles_group(out[n_cycles_col])
-    if activity_col in out:
-        out["cumulative_activity_group"] = cumulative_activity_group(out[activity_col])
-    if response_col in out:
-        out["best_response_group"] = best_response_group(out[response_col], response_scheme)
-    if fct_toxicity is not None and "patient_key" in out:
-        out["toxicity_grade_group"] = toxicity_grade_group(fct_toxicity, out["patient_key"], threshold=toxicity_threshold)
-    elif fct_toxicity is None and worst_grade_col in out:
-        out["toxicity_grade_group"] = grade_threshold_group(out[worst_grade_col], threshold=toxicity_threshold)
+    if "cumulative_activity_gbq" in out:
+        out["cumulative_activity_group"] = cumulative_activity_group(out["cumulative_activity_gbq"])
     return out
+
+
+def landmark(frame: pd.DataFrame, time_col: str, months: float) -> pd.DataFrame:
+    """The landmark cohort: rows whose time (event or censoring) is at or after ``months``, their
+    time counted from the landmark (Anderson, Cain & Gelber 1983). Rows without a time are dropped."""
+    time = pd.to_numeric(frame[time_col], errors="coerce")
+    kept = (time >= months).to_numpy()
+    return frame[kept].assign(**{time_col: time[kept] - months})
+
+
+def landmark_frame(prepared: pd.DataFrame, time_col: str, event_col: str, months: float,
+                   columns: Sequence[str] = (), weights: str | None = None) -> pd.DataFrame:
+    """The landmark cohort of one endpoint (``landmark``: followed up to ``months``, time from the
+    landmark) with ``columns`` and the median split of the activity given before the landmark among
+    the patients of the landmark cohort (``cumulative_activity_group_at_landmark``). ``weights``: the
+    column of patient counts when ``prepared`` is rows of counts."""
+    extra = [*columns, ACTIVITY_AT_LANDMARK, *([weights] if weights else [])]
+    keep = [time_col, event_col, *(c for c in dict.fromkeys(extra) if c in prepared and c not in (time_col, event_col))]
+    frame = landmark(prepared[keep], time_col, months)
+    if ACTIVITY_AT_LANDMARK in frame:
+        group = cumulative_activity_group(frame[ACTIVITY_AT_LANDMARK], frame[weights] if weights else None)
+        frame = frame.assign(**{STRATUM["cumulative_activity_group"].landmark_column: group})
+    return frame
+
+
+def _analyses(prepared: pd.DataFrame, time_col: str, event_col: str, months: float,
+              strata: Sequence[Stratum] = STRATA) -> Iterator[tuple[str, float, pd.DataFrame, dict[str, str]]]:
+    """(method, landmark_months, frame, {stratum_variable: column}): the baseline strata from day 0
+    on ``prepared``, then the strata known after day 0 on the landmark cohort (``landmark_frame``)."""
+    day_0 = {s.variable: s.column for s in strata if s.landmark_column is None and s.column in prepared}
+    yield FROM_DAY_0, np.nan, prepared, day_0
+    later = [s for s in strata if s.landmark_column is not None]
+    if not later or months is None:
+        return
+    frame = landmark_frame(prepared, time_col, event_col, months, [s.landmark_column for s in later])
+    columns = {s.variable: s.landmark_column for s in later if s.landmark_column in frame}
+    if columns:
+        yield LANDMARK, float(months), frame, columns
+
+
+def _with_method(table: pd.DataFrame, method: str, months: float, after: str) -> pd.DataFrame:
+    """``table`` with ``method`` and ``landmark_months`` inserted after its column ``after``."""
+    table = table.copy()
+    at = table.columns.get_loc(after) + 1
+    table.insert(at, "landmark_months", months)
+    table.insert(at, "method", method)
+    return table.astype({"landmark_months": float})
 
 
 def _normalise_strata(strata: Strata | None) -> dict[str, str]:
@@ -217,7 +242,7 @@ def _grouped_rows(level: np.ndarray, n_levels: int, time_code: np.ndarray, times
 
 
 def _groups(
-    df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str
+    df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str, include_all: bool = True
 ) -> Iterator[tuple[str, list[tuple[str, pd.DataFrame]]]]:
     """(stratum_variable, [(stratum, rows), ...]) — 'all' first, then each variable's levels.
 
@@ -238,7 +263,8 @@ def _groups(
     def rows_of(level: np.ndarray, n_levels: int) -> list[pd.DataFrame]:
         return _grouped_rows(level, n_levels, time_code, times, event_code, event_values, time_col, event_col)
 
-    yield ALL, [(ALL, rows_of(np.zeros(len(frame), dtype=np.int64), 1)[0])]
+    if include_all:
+        yield ALL, [(ALL, rows_of(np.zeros(len(frame), dtype=np.int64), 1)[0])]
     for variable, column in strata.items():
         values = frame[column]
         present = values[values.notna().to_numpy()]
@@ -252,10 +278,10 @@ def _groups(
 
 
 def _fits(
-    df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str
+    df: pd.DataFrame, strata: Strata | None, time_col: str, event_col: str, include_all: bool = True
 ) -> Iterator[tuple[str, list[tuple[str, pd.DataFrame, KaplanMeier]]]]:
     """``_groups`` with each non-empty group's Kaplan-Meier fit: (variable, [(stratum, rows, km)])."""
-    for variable, groups in _groups(df, strata, time_col, event_col):
+    for variable, groups in _groups(df, strata, time_col, event_col, include_all):
         yield variable, [(stratum, rows, kaplan_meier(rows[time_col], rows[event_col], weights=rows[_PATIENTS]))
                          for stratum, rows in groups if not rows.empty]
 
@@ -364,11 +390,13 @@ def _survival_tables(
     *,
     time_col: str,
     event_col: str,
+    include_all: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """km_curve, km_median, logrank (and km_survival_at when ``times`` is given) in one pass:
-    one Kaplan-Meier fit per stratum serves every table, then is let go."""
+    one Kaplan-Meier fit per stratum serves every table, then is let go. ``include_all``: with
+    the whole cohort's rows (stratum_variable 'all')."""
     curves, medians, tests, landmarks = [], [], [], []
-    for variable, fits in _fits(df, strata, time_col, event_col):
+    for variable, fits in _fits(df, strata, time_col, event_col, include_all):
         for stratum, _, km in fits:
             curves.append(_curve_rows(variable, stratum, km, "log-log"))
             medians += _median_rows(variable, stratum, km, MEDIAN_CI_METHODS)
@@ -606,10 +634,40 @@ def _treated(patients: pd.DataFrame) -> pd.DataFrame:
     return patients[patients["is_treated"].fillna(False).astype(bool)]
 
 
+def cox_univariable_analyses(prepared: pd.DataFrame, time_col: str, event_col: str, months: float | None,
+                             strata: Sequence[Stratum] = STRATA) -> pd.DataFrame:
+    """The univariable Cox models of one endpoint (``cox_univariable_table``) marked by ``method`` and
+    ``landmark_months``: the baseline strata (as categories) and ``COX_NUMERIC`` (per unit) from day 0,
+    the strata known after day 0 at the landmark ``months`` (``_analyses``)."""
+    parts = [_with_method(cox_univariable_table(frame, columns, COX_NUMERIC_COVARIATES if method == FROM_DAY_0 else (),
+                                                time_col=time_col, event_col=event_col), method, at, "covariate")
+             for method, at, frame, columns in _analyses(prepared, time_col, event_col, months, strata)]
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def survival_analyses(prepared: pd.DataFrame, time_col: str, event_col: str, months: float | None,
+                      strata: Sequence[Stratum] = STRATA) -> dict[str, pd.DataFrame]:
+    """km_curve, km_median, logrank, km_survival_at and cox_univariable (``cox_univariable_analyses``)
+    of one endpoint, each row marked by how it was compared (``method``, ``landmark_months``): the
+    whole cohort and the baseline strata from day 0, the strata known after day 0 at the landmark
+    ``months`` (``_analyses``)."""
+    parts: dict[str, list[pd.DataFrame]] = {"km_curve": [], "km_median": [], "logrank": [], "km_survival_at": []}
+    for method, at, frame, columns in _analyses(prepared, time_col, event_col, months, strata):
+        tables = _survival_tables(frame, columns, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col,
+                                  include_all=method == FROM_DAY_0)
+        for name, table in tables.items():
+            parts[name].append(_with_method(table, method, at, "stratum_variable" if name == "logrank" else "stratum"))
+    tables = {name: pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+              for name, frames in parts.items()}
+    tables["cox_univariable"] = cox_univariable_analyses(prepared, time_col, event_col, months, strata)
+    return tables
+
+
 def build_analytics_tables(
     inputs: Mapping[str, pd.DataFrame],
     *,
-    strata: Mapping[str, str] = DEFAULT_STRATA,
+    strata: Sequence[Stratum] = STRATA,
+    landmark_at: float | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table of ``catalog.TABLES`` from the results of ``catalog.ANALYTICS_QUERIES``.
 
@@ -619,10 +677,11 @@ def build_analytics_tables(
     'toxicity_grade_counts': ctcae_term, worst_grade, n (``toxicity.grade_counts``),
     'lab_nadir_summary': marts.fct_lab_nadir summarised per analyte (``catalog.nadir_summary_sql``)}.
     ``dim_patient`` is required; without ``toxicity_grade_counts`` ``toxicity_summary`` is
-    left out, without ``lab_nadir_summary`` ``lab_nadir`` is. The derived groupings are added
-    to ``dim_patient`` (``add_derived_groups``; toxicity_grade_group from its
-    worst_ctcae_grade) and the ``strata`` whose columns exist are used for the survival
-    tables and the univariable Cox models. Response, performance status and toxicity are of
+    left out, without ``lab_nadir_summary`` ``lab_nadir`` is. The activity median split is
+    added to ``dim_patient`` (``add_derived_groups``; the other groups are its dbt columns) and
+    the ``strata`` whose columns exist are used for the survival tables and the univariable Cox
+    models (``survival_analyses``: those known after day 0 at the landmark ``landmark_at``, by
+    default the dbt var ``landmark_months``). Response, performance status and toxicity are of
     the treated cohort (``is_treated``).
     """
     patients = inputs["dim_patient"]
@@ -634,19 +693,18 @@ def build_analytics_tables(
     grade_counts = inputs.get("toxicity_grade_counts")
     nadir = inputs.get("lab_nadir_summary")
     prepared = add_derived_groups(patients, copy=False)  # nothing below modifies a column in place
-    used = available_strata(prepared, strata)
     # the treated cohort's columns the response and performance tables read (not all 20)
     treated_columns = [c for c in ("is_treated", *RESPONSE_DEFINITIONS.values(),
                                    *(column for pair in PERFORMANCE_PAIRS.values() for column in pair))
                        if c in prepared]
     treated = _treated(prepared[list(dict.fromkeys(treated_columns))])
 
+    months = landmark_months() if landmark_at is None else landmark_at
     by_endpoint: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in BY_ENDPOINT}
     follow_up = {}
     for endpoint in analysed_endpoints(prepared):
         time_col, event_col = endpoint_columns(endpoint)
-        survival = _survival_tables(prepared, used, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col)
-        survival["cox_univariable"] = cox_univariable_table(prepared, used, time_col=time_col, event_col=event_col)
+        survival = survival_analyses(prepared, time_col, event_col, months, strata)
         survival["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
         for name in BY_ENDPOINT:
             by_endpoint[name][endpoint] = survival[name]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 GRADES: tuple[int, ...] = (1, 2, 3, 4)
@@ -128,16 +127,3 @@ def toxicity_summary(
         table[pct] = table[pct].round(decimals)
     table = table.sort_values(["any_grade_n", "ctcae_term"], ascending=[False, True], kind="stable")
     return table.reset_index(drop=True)
-
-
-def worst_grade_any_term(
-    fct_toxicity: pd.DataFrame, patient_keys: Sequence[str] | pd.Series, *, treatment_emergent_only: bool = False
-) -> pd.Series:
-    """Each patient's worst post-baseline grade over all terms (0 if absent from fct_toxicity).
-
-    Indexed by patient_key, in the order given.
-    """
-    worst = worst_grade_per_patient_term(fct_toxicity, treatment_emergent_only=treatment_emergent_only)
-    per_patient = worst.groupby("patient_key")["worst_grade"].max()
-    keys = pd.Index(list(patient_keys), name="patient_key")
-    return per_patient.reindex(keys).fillna(0).astype(np.int64).rename("worst_grade")

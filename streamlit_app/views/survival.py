@@ -1,4 +1,8 @@
-"""Survival: Kaplan-Meier overall survival of the filtered cohort, by stratum, with log-rank and Cox."""
+"""Survival: Kaplan-Meier curves of one endpoint (OS, PFS, TTP, DoR) for the filtered cohort, by
+stratum, with the log-rank test, the univariable Cox models and their forest plot.
+
+The strata and how each is compared (from day 0, or at the landmark for those known only after
+day 0) are ``prrt.analytics.strata``'s; the groups are marts.dim_patient's columns (dbt)."""
 
 from __future__ import annotations
 
@@ -8,53 +12,33 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import (
-    MEDIAN_CI_METHODS,
-    add_derived_groups,
-    best_response_group,
-    cox_univariable,
-    cycles_group,
-    grade_threshold_group,
-    kaplan_meier,
-    logrank,
+from prrt.analytics import MEDIAN_CI_METHODS, add_derived_groups, kaplan_meier, logrank
+from prrt.analytics.catalog import (
+    ENDPOINT_EVENTS,
+    ENDPOINT_NAMES,
+    ENDPOINT_START,
+    ENDPOINTS,
 )
-from prrt.analytics.cohort import weighted_median
-from prrt.analytics.groups import ACTIVITY_SPLIT, median_split_labels
+from prrt.analytics.strata import (
+    COX_NUMERIC,
+    SPLIT_IN_PYTHON,
+    STRATA,
+    STRATUM,
+    Stratum,
+    landmark_months,
+    method_label,
+)
 from prrt.analytics.survival import KaplanMeier, LogRankResult
+from prrt.analytics.tables import cox_univariable_analyses, landmark_frame
 from streamlit_app import charts, data, filters
 
-TIME, EVENT = "os_months", "os_event"
+TIME, EVENT = "months", "event"  # marts.fct_time_to_event's columns
 AT_RISK_TIMES = (0, 6, 12, 18, 24, 30, 36)
-TOXICITY_THRESHOLD = 2
 AUTO_COX_PATIENTS = 5_000  # above this, the Cox models (seconds to fit) are fitted on request
 
-# label -> column of dim_patient after add_derived_groups (None: the whole cohort)
-STRATA: dict[str, str | None] = {
-    "None": None,
-    "Sex": "sex",
-    "Primary site": "primary_site",
-    "Baseline imaging": "baseline_imaging",
-    "Krenning score": "krenning_score",
-    "Cycles (≤ 3 vs ≥ 4)": "cycles_group",
-    "Cumulative activity (median split)": "cumulative_activity_group",
-    "Best response (CR/PR vs SD/PD)": "best_response_group",
-    "Worst toxicity grade (≥ 2 vs < 2)": "toxicity_grade_group",
-}
-
-# univariable Cox covariates: column -> label
-COX_COVARIATES: dict[str, str] = {
-    "sex": "Sex",
-    "age_at_first_cycle": "Age (per year)",
-    "primary_site": "Primary site",
-    "baseline_imaging": "Baseline imaging",
-    "krenning_score": "Krenning score (per point)",
-    "n_cycles": "Cycles (per cycle)",
-    "cumulative_activity_gbq": "Cumulative activity (per GBq)",
-    "ecog_pre": "ECOG before (per point)",
-    "kps_pre": "KPS before (per point)",
-    "best_response_group": "Best response group",
-    "toxicity_grade_group": "Worst toxicity grade group",
-}
+# label -> stratum (None: the whole cohort)
+STRATA_CHOICES: dict[str, Stratum | None] = {"None": None, **{s.label: s for s in STRATA}}
+COVARIATE_LABELS: dict[str, str] = {**{s.variable: s.label for s in STRATA}, **COX_NUMERIC}
 
 
 @dataclass
@@ -73,44 +57,23 @@ def _level_label(value: object, column: str | None = None) -> str:
     return filters.label(column, value) if column in filters.VALUE_LABELS else str(value)
 
 
-def prepare(patients: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """dim_patient rows with the derived strata (cycles, activity, response and toxicity groups):
-    the Cox models' input.
-
-    ``events``: data.toxicity_events(TOXICITY_THRESHOLD). Only rows at or above the toxicity
-    threshold can put a patient in the '>= 2' group (absent patients count as grade 0), so
-    the rest of fct_toxicity is not needed.
-    """
-    severe = events[events["worst_grade"] >= TOXICITY_THRESHOLD]
-    return add_derived_groups(patients, filters.restrict(severe, patients), toxicity_threshold=TOXICITY_THRESHOLD)
-
-
-def survival_counts(cohort_filters: filters.Filters | None, stratum_column: str | None) -> pd.DataFrame:
-    """Patients by (stratum, os_months, os_event) with their count ``n``: what ``load`` needs,
-    grouped in the warehouse. Derived strata are derived here from their grouped source
-    (groups.py's functions on a few distinct values, not a million rows), as ``prepare`` does."""
-    if stratum_column == "cumulative_activity_group":  # median split at the selection's median
-        activity = data.value_counts("cumulative_activity_gbq", cohort_filters)
-        activity = activity[activity.index.notna() & (activity > 0)]
-        if activity.empty:
-            counts = data.survival_counts(cohort_filters)
-            return counts.assign(**{stratum_column: None})
-        median = weighted_median(activity.index.to_numpy(float), activity.to_numpy())
-        counts = data.survival_counts(cohort_filters, "cumulative_activity_gbq", split_at=median)
-        low, high = median_split_labels(median, **ACTIVITY_SPLIT)
-        below = counts.pop("cumulative_activity_gbq")
-        return counts.assign(**{stratum_column: below.map({True: low, False: high})})
-    if stratum_column == "toxicity_grade_group":
-        counts = data.survival_counts(cohort_filters, data.WORST_TOXICITY, toxicity_min_grade=TOXICITY_THRESHOLD)
-        grade = counts.pop(data.WORST_TOXICITY)
-        return counts.assign(**{stratum_column: grade_threshold_group(grade, threshold=TOXICITY_THRESHOLD)})
-    derived = {"cycles_group": ("n_cycles", cycles_group), "best_response_group": ("best_overall_response",
-                                                                                   best_response_group)}
-    if stratum_column in derived:
-        source, derive = derived[stratum_column]
-        counts = data.survival_counts(cohort_filters, source)
-        return counts.assign(**{stratum_column: derive(counts.pop(source))})
-    return data.survival_counts(cohort_filters, stratum_column)
+def survival_counts(cohort_filters: filters.Filters | None, stratum: Stratum | None, endpoint: str = "OS",
+                    months: float | None = None) -> pd.DataFrame:
+    """Patients by (stratum, months, event) of ``endpoint`` with their count ``n``: what ``load``
+    needs, grouped in the warehouse. The stratum's groups are in column ``stratum.variable``. A
+    stratum known after day 0 is read as it stood before the landmark ``months`` (default: the dbt
+    var) and only the landmark cohort is returned, its time counted from the landmark
+    (``tables.landmark_frame``, which also splits the activity at the landmark cohort's median)."""
+    if stratum is None:
+        return data.survival_counts(cohort_filters, endpoint=endpoint)
+    column = stratum.source()
+    counts = data.survival_counts(cohort_filters, SPLIT_IN_PYTHON.get(column, column), endpoint=endpoint)
+    if stratum.landmark_column is not None:
+        at = landmark_months() if months is None else months
+        counts = landmark_frame(counts, TIME, EVENT, at, [column], weights="n")
+    elif column in SPLIT_IN_PYTHON:
+        raise ValueError(f"{stratum.variable}: a median split is analysed at the landmark only")
+    return counts.rename(columns={column: stratum.variable})[[stratum.variable, TIME, EVENT, "n"]]
 
 
 def at_risk_times(max_time: float) -> tuple[float, ...]:
@@ -164,24 +127,57 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def cox_table(prepared: pd.DataFrame) -> pd.DataFrame:
-    """Univariable Cox models, one per covariate (each on its complete cases)."""
-    covariates = [c for c in COX_COVARIATES if c in prepared and prepared[c].notna().any()]
-    return cox_univariable(prepared, TIME, EVENT, covariates)
+# the dim_patient columns the Cox models read (the strata's, as the analytics tables read them)
+COX_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(
+    SPLIT_IN_PYTHON.get(c, c) for s in STRATA for c in (s.column, s.landmark_column) if c)) + tuple(COX_NUMERIC)
 
 
-def readable_cox(table: pd.DataFrame) -> pd.DataFrame:
+def cox_input(cohort_filters: filters.Filters | None, endpoint: str) -> pd.DataFrame:
+    """The selection's patients with ``endpoint`` (months, event) and the Cox covariates' columns."""
+    return add_derived_groups(data.time_to_event_patients(cohort_filters, endpoint, COX_SOURCES), copy=False)
+
+
+def cox_table(prepared: pd.DataFrame, months: float | None = None) -> pd.DataFrame:
+    """Univariable Cox models, one per covariate (each on its complete cases; the strata known after
+    day 0 at the landmark): ``tables.cox_univariable_analyses``, as analytics.cox_univariable."""
+    at = landmark_months() if months is None else months
+    return cox_univariable_analyses(prepared, TIME, EVENT, at)
+
+
+def readable_cox(table: pd.DataFrame, events: str = "Events") -> pd.DataFrame:
     """Labelled columns; estimates of models that did not converge are blanked (not estimable)."""
     table = table.copy()
     table.loc[~table["converged"].astype(bool), ["hr", "hr_lower", "hr_upper", "p_value"]] = np.nan
     out = pd.DataFrame({
-        "Covariate": table["covariate"].map(COX_COVARIATES),
-        "Term": table["term"],
+        "Covariate": table["covariate"].map(COVARIATE_LABELS),
+        "Term": table["term"], "Reference": table["reference"],
+        "Compared": [_method(row) for row in table.itertuples()],
         "HR": table["hr"], "95% CI lower": table["hr_lower"], "95% CI upper": table["hr_upper"],
-        "p (Wald)": table["p_value"], "Patients": table["n_used"], "Deaths": table["events"],
+        "p (Wald)": table["p_value"], "p (LR)": table["lr_p_value"], "Patients": table["n"], events: table["events"],
         "Converged": table["converged"],
     })
-    return out.round({"HR": 3, "95% CI lower": 3, "95% CI upper": 3, "p (Wald)": 4})
+    return out.round({"HR": 3, "95% CI lower": 3, "95% CI upper": 3, "p (Wald)": 4, "p (LR)": 4})
+
+
+def _method(row) -> str:
+    stratum = STRATUM.get(row.covariate)
+    return "from day 0" if stratum is None else method_label(stratum, row.landmark_months)
+
+
+def forest_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The forest plot's lines from ``cox_table``: one per term of a converged model with a finite CI,
+    labelled 'Covariate: level vs reference' (per unit for a numeric covariate), the landmark strata
+    marked: label, hr, hr_lower, hr_upper."""
+    rows = table[table["converged"].astype(bool)]
+    rows = rows[np.isfinite(rows[["hr", "hr_lower", "hr_upper"]].to_numpy(float)).all(axis=1)]
+    labels = []
+    for row in rows.itertuples():
+        name = COVARIATE_LABELS.get(row.covariate, row.covariate)
+        level = row.term.split("=", 1)[1] if "=" in row.term else None
+        text = name if level is None else f"{name}: {level} vs {row.reference}"
+        labels.append(text + (f" (landmark {row.landmark_months:g} mo)" if row.method == "landmark" else ""))
+    return pd.DataFrame({"label": labels, "hr": rows["hr"].to_numpy(float), "hr_lower": rows["hr_lower"].to_numpy(float),
+                         "hr_upper": rows["hr_upper"].to_numpy(float)})
 
 
 def _fmt(value: float | None) -> str:
@@ -189,102 +185,123 @@ def _fmt(value: float | None) -> str:
 
 
 def main() -> None:
-    st.title("Overall survival")
+    st.title("Survival")
     cohort = filters.cohort()
 
-    c = st.columns([2, 1])
-    choice = c[0].selectbox("Stratify by", list(STRATA), key="survival_strata")
-    conf_type = c[1].selectbox("Confidence interval method", MEDIAN_CI_METHODS, key="survival_ci_method",
+    c = st.columns([1, 2, 1])
+    endpoint = c[0].selectbox("Endpoint", ENDPOINTS, format_func=lambda e: f"{e}: {ENDPOINT_NAMES[e]}",
+                              key="survival_endpoint",
+                              help="As marts.fct_time_to_event defines them (dbt/README.md): PFS and TTP to the "
+                                   "first RECIST PD on CT/MRI (PFS: or death); DoR from the first CR/PR, "
+                                   "responders only.")
+    choice = c[1].selectbox("Stratify by", list(STRATA_CHOICES), key="survival_strata")
+    conf_type = c[2].selectbox("Confidence interval method", MEDIAN_CI_METHODS, key="survival_ci_method",
                                help="As R survfit's conf.type; applies to the band and the median's CI. "
                                     "'spss': the median ± 1.96 SE as SPSS's Kaplan-Meier reports it (the SE "
                                     "from Greenwood's SE of S at the median over a density estimate), to "
                                     "compare with papers that used SPSS; its band is 'plain'.")
-    page = load(survival_counts(cohort.filters, STRATA[choice]), STRATA[choice], conf_type)
+    stratum = STRATA_CHOICES[choice]
+    name, events = ENDPOINT_NAMES[endpoint], ENDPOINT_EVENTS[endpoint]
+    months = landmark_months()
+    at_landmark = stratum is not None and stratum.landmark_column is not None
+    page = load(survival_counts(cohort.filters, stratum, endpoint, months), stratum and stratum.variable, conf_type)
     if not page.fits:
-        st.info("No patient with overall survival time and status (or stratum) in this selection.")
+        st.info(f"No patient with {name.lower()} time and status (or stratum) in this selection.")
         st.stop()
 
-    overall = page.medians.iloc[0] if STRATA[choice] is None else None
+    if at_landmark:
+        st.info(f"**Landmark analysis at {months:g} months.** {choice} is known only after treatment starts, so "
+                f"comparing it from day 0 would credit its better group with the time it took to get there "
+                f"(guarantee-time bias). Only patients still followed at {months:g} months are compared, by "
+                f"their group as it stood then, and time counts from the landmark.")
+    overall = page.medians.iloc[0] if stratum is None else None
     if overall is not None:
         m = st.columns(3)
-        m[0].metric(f"Median OS, months (95% CI, {conf_type})",
+        m[0].metric(f"Median {endpoint}, months (95% CI, {conf_type})",
                     f"{_fmt(overall['median'])} ({_fmt(overall['ci_lower'])}–{_fmt(overall['ci_upper'])})")
         m[1].metric("Patients", f"{overall['n']:,}")
-        m[2].metric("Deaths", f"{overall['events']:,}")
+        m[2].metric(events, f"{overall['events']:,}")
     if page.logrank is not None:
         p = page.logrank.p_value
-        st.metric(f"Log-rank p ({choice.lower()})", "–" if pd.isna(p) else f"{p:.4f}",
+        how = method_label(stratum, months)
+        st.metric(f"Log-rank p ({choice.lower()}, {how})", "–" if pd.isna(p) else f"{p:.4f}",
                   help=f"χ² = {page.logrank.test_statistic:.3f}, {page.logrank.degrees_of_freedom} df")
-    elif STRATA[choice] is not None:
+    elif stratum is not None:
         st.info("Only one group has data: no log-rank test.")
     if page.n_excluded:
-        missing = "survival time/status" + (f" or {choice.lower()}" if STRATA[choice] else "")
+        missing = "a time and status" + (f" or {choice.lower()}" if stratum else "")
         st.caption(f"{page.n_excluded:,} patients without {missing} are left out.")
 
     times = at_risk_times(float(page.curves["time"].max()))
-    chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk, ticks=times)
+    start = f"the landmark ({months:g} months)" if at_landmark else ENDPOINT_START[endpoint]
+    chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk, ticks=times,
+                           y_title=name, x_title=f"Months since {start}")
     st.caption(f"Steps: Kaplan-Meier estimate; shaded: pointwise 95% CI ({_band(conf_type)}); +: censored; "
-               "dashed: median.")
-    charts.show(chart, f"km_{STRATA[choice] or 'all'}", stretch=False)
+               "dashed: median. Below: the number at risk.")
+    slug = f"{endpoint.lower()}_{stratum.variable if stratum else 'all'}"
+    charts.show(chart, f"km_{slug}", stretch=False)
 
     left, right = st.columns(2)
     with left:
-        st.markdown("**Median overall survival**")
+        st.markdown(f"**Median {name.lower()}**")
         charts.table(page.medians.rename(columns={
-            "stratum": "Stratum", "n": "Patients", "events": "Deaths", "median": "Median (months)",
+            "stratum": "Stratum", "n": "Patients", "events": events, "median": "Median (months)",
             "ci_lower": "95% CI lower", "ci_upper": "95% CI upper", "ci_method": "CI method"}).round(2),
-            f"km_median_{STRATA[choice] or 'all'}")
+            f"km_median_{slug}")
     with right:
         st.markdown("**Number at risk**")
         wide = page.at_risk.pivot(index="stratum", columns="time", values="at_risk")
         wide.columns = [f"{t:g} mo" for t in wide.columns]
-        charts.table(wide.reset_index().rename(columns={"stratum": "Stratum"}), f"at_risk_{STRATA[choice] or 'all'}")
+        charts.table(wide.reset_index().rename(columns={"stratum": "Stratum"}), f"at_risk_{slug}")
 
-    if not cohort.filters.active:
-        published = data.km_median()
-        published = published[(published["stratum_variable"] == "all") & (published["ci_method"] == conf_type)]
-        ours = load(survival_counts(None, None), None, conf_type).medians.iloc[0]
-        if len(published):
-            row = published.iloc[0]
-            same = all(
-                (pd.isna(a) and pd.isna(b)) or (pd.notna(a) and pd.notna(b) and abs(float(a) - float(b)) < 1e-9)
-                for a, b in ((ours["median"], row["median_months"]), (ours["ci_lower"], row["ci_lower"]),
-                             (ours["ci_upper"], row["ci_upper"]))
-            )
-            if same:
-                st.caption("The whole-cohort median equals the published `analytics.km_median`.")
-            else:
-                st.warning(f"The whole-cohort median ({_fmt(ours['median'])}) differs from the published "
-                           f"analytics.km_median ({_fmt(row['median_months'])}): the warehouse may be mid-refresh.")
+    if not cohort.filters.active and stratum is None:
+        _compare_with_published(endpoint, page.medians.iloc[0], conf_type)
 
     st.subheader("Cox proportional hazards, univariable")
     fit = cohort.n <= AUTO_COX_PATIENTS or st.toggle(
         f"Fit the Cox models ({cohort.n:,} patients: this takes a while)", key="survival_fit_cox")
     if fit:
-        cox, events = cached_cox_table(cohort.filters, data.version())
+        cox, n_events = cached_cox_table(cohort.filters, endpoint, data.version())
         if cox.empty:
             st.info("No covariate to model.")
-        else:
-            st.caption(f"One model per covariate on its complete cases (Efron ties, Wald CI). {events:,} deaths. "
-                       "Blank: the model did not converge (e.g. no death in a group), so there is no estimate.")
-            charts.table(readable_cox(cox), "cox_univariable")
+            return
+        st.caption(f"One model per covariate on its complete cases (Efron ties, Wald CI); {events.lower()}: "
+                   f"{n_events:,}. Strata known only after day 0 are fitted at the {months:g}-month landmark. "
+                   "Blank: the model did not converge (e.g. no event in a group), so there is no estimate.")
+        forest = forest_rows(cox)
+        if len(forest):
+            st.markdown(f"**Forest plot: hazard ratios for {name.lower()}**")
+            charts.show(charts.forest_plot(forest), f"forest_{endpoint.lower()}", stretch=False)
+        charts.table(readable_cox(cox, events), f"cox_univariable_{endpoint.lower()}")
+
+
+def _compare_with_published(endpoint: str, ours: pd.Series, conf_type: str) -> None:
+    """Whether the whole cohort's median equals the published analytics.km_median of the endpoint."""
+    published = data.km_median(endpoint)
+    published = published[(published["stratum_variable"] == "all") & (published["ci_method"] == conf_type)]
+    if not len(published):
+        return
+    row = published.iloc[0]
+    same = all(
+        (pd.isna(a) and pd.isna(b)) or (pd.notna(a) and pd.notna(b) and abs(float(a) - float(b)) < 1e-9)
+        for a, b in ((ours["median"], row["median_months"]), (ours["ci_lower"], row["ci_lower"]),
+                     (ours["ci_upper"], row["ci_upper"]))
+    )
+    if same:
+        st.caption("The whole-cohort median equals the published `analytics.km_median`.")
+    else:
+        st.warning(f"The whole-cohort median ({_fmt(ours['median'])}) differs from the published "
+                   f"analytics.km_median ({_fmt(row['median_months'])}): the warehouse may be mid-refresh.")
 
 
 @st.cache_data(show_spinner="Fitting Cox models…", max_entries=32)
-def cached_cox_table(cohort_filters: filters.Filters, version: data.Version | None) -> tuple[pd.DataFrame, int]:
-    """``cox_table`` for a filter selection and the selection's deaths, once per warehouse version."""
-    prepared = cox_input(cohort_filters)
+def cached_cox_table(cohort_filters: filters.Filters, endpoint: str,
+                     version: data.Version | None) -> tuple[pd.DataFrame, int]:
+    """``cox_table`` for a filter selection and endpoint, with the selection's events, once per
+    warehouse version."""
+    prepared = cox_input(cohort_filters, endpoint)
     return cox_table(prepared), int(prepared[EVENT].fillna(0).sum())
 
-
-COX_SOURCES = ("patient_key", TIME, EVENT, "sex", "age_at_first_cycle", "primary_site", "baseline_imaging",
-               "krenning_score", "n_cycles", "cumulative_activity_gbq", "ecog_pre", "kps_pre", "best_overall_response")
-
-
-def cox_input(cohort_filters: filters.Filters | None) -> pd.DataFrame:
-    """The selection's patients (the columns the Cox covariates come from) with the derived groups."""
-    patients = data.patients(cohort_filters, COX_SOURCES)
-    return prepare(patients, data.toxicity_events(TOXICITY_THRESHOLD))
 
 if __name__ == "__main__":
     main()

@@ -24,9 +24,11 @@ from prrt.analytics import CONF_TYPES
 
 R_SCRIPT = r"""
 library(survival)
+invisible(Sys.setlocale("LC_COLLATE", "C"))  # factor levels in byte order ('< 2' before '>= 2'), as Python sorts
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1], colClasses = c(endpoint = "character", days = "numeric", event = "numeric",
-                                      sex = "character"))
+                                      sex = "character", cycles = "character", response = "character",
+                                      toxicity = "character", activity = "numeric"), na.strings = "")
 d$months <- d$days / 30.4375
 emit <- function(...) {
     parts <- list(...)
@@ -45,6 +47,20 @@ for (endpoint in unique(d$endpoint)) {
     test <- survdiff(Surv(months, event) ~ sex, data = e)
     df <- length(test$n) - 1
     emit("logrank", endpoint, "sex", c(test$chisq, df, pchisq(test$chisq, df, lower.tail = FALSE)))
+    # landmark analysis at 6 months (the issue's default): the patients followed to 6 months, time
+    # from then, grouped as they stood before it; activity split at the landmark cohort's median
+    lm <- e[e$months >= 6, ]
+    lm$months <- lm$months - 6
+    lm$activity_group <- ifelse(lm$activity <= median(lm$activity, na.rm = TRUE), "low", "high")
+    for (group in c("cycles", "response", "toxicity", "activity_group")) {
+        g <- lm[!is.na(lm[[group]]), ]
+        if (length(unique(g[[group]])) < 2) next
+        test <- survdiff(as.formula(paste("Surv(months, event) ~", group)), data = g)
+        df <- length(test$n) - 1
+        emit("landmark_logrank", endpoint, group, c(nrow(g), test$chisq, df, pchisq(test$chisq, df, lower.tail = FALSE)))
+        fit <- coxph(as.formula(paste("Surv(months, event) ~", group)), data = g, ties = "efron")
+        emit("landmark_cox", endpoint, group, c(nrow(g), unname(coef(fit)), sqrt(diag(vcov(fit)))))
+    }
 }
 """
 
@@ -77,7 +93,9 @@ def r_results(synth_5000_warehouse, tmp_path_factory) -> dict[tuple[str, str, st
     rows = folder / "time_to_event.csv"
     with duckdb.connect(str(synth_5000_warehouse), read_only=True) as con:
         con.execute(
-            "COPY (SELECT t.endpoint, t.days, t.event, p.sex FROM marts.fct_time_to_event t"
+            "COPY (SELECT t.endpoint, t.days, t.event, p.sex, p.cycles_group_at_landmark AS cycles,"
+            " p.best_response_group_at_landmark AS response, p.toxicity_grade_group_at_landmark AS toxicity,"
+            " p.cumulative_activity_gbq_at_landmark AS activity FROM marts.fct_time_to_event t"
             " JOIN marts.dim_patient p USING (patient_key) WHERE t.endpoint IN ('OS', 'PFS', 'TTP', 'DOR'))"
             f" TO '{rows}' (HEADER)"
         )
@@ -100,7 +118,7 @@ def r_results(synth_5000_warehouse, tmp_path_factory) -> dict[tuple[str, str, st
 def published(synth_5000_warehouse):
     with duckdb.connect(str(synth_5000_warehouse), read_only=True) as con:
         yield {name: con.execute(f"SELECT * FROM analytics.{name}").df()
-               for name in ("km_median", "logrank", "follow_up")}
+               for name in ("km_median", "logrank", "follow_up", "cox_univariable")}
 
 
 def _assert_same(got: list[float], expected: list[float]) -> None:
@@ -146,3 +164,42 @@ def test_median_follow_up_matches_reverse_kaplan_meier(published, r_results, end
     assert row["censored"].iloc[0] == censored and row["n"].iloc[0] == records
     assert row["events"].iloc[0] == records - censored
     _assert_same(row[["median_months", "ci_lower", "ci_upper"]].iloc[0].astype(float).tolist(), [median, lower, upper])
+
+
+# R's group -> our stratum_variable (the landmark strata; their groups are dim_patient's *_at_landmark)
+LANDMARK_STRATA = {"cycles": "cycles_group", "response": "best_response_group", "toxicity": "toxicity_grade_group",
+                   "activity_group": "cumulative_activity_group"}
+
+
+@pytest.mark.parametrize("endpoint", ["OS", "PFS"])
+@pytest.mark.parametrize("group", list(LANDMARK_STRATA))
+def test_landmark_logrank_and_cox_match_r(published, r_results, endpoint, group):
+    """The strata known after day 0 are compared at the 6-month landmark, as R computes it on the
+    mart's days and dim_patient's groups as they stood before the landmark."""
+    variable = LANDMARK_STRATA[group]
+    if ("landmark_logrank", endpoint, group) not in r_results:
+        pytest.fail(f"R found one group only for {group} ({endpoint}): the synth export should give two")
+    n, statistic, df, p = r_results[("landmark_logrank", endpoint, group)]
+    tests = published["logrank"]
+    row = tests[(tests["endpoint"] == endpoint) & (tests["stratum_variable"] == variable)]
+    assert len(row) == 1
+    assert (row["method"].iloc[0], row["landmark_months"].iloc[0]) == ("landmark", 6.0)
+    assert row["test_statistic"].iloc[0] == pytest.approx(statistic, rel=1e-8)
+    assert row["degrees_of_freedom"].iloc[0] == df
+    assert row["p_value"].iloc[0] == pytest.approx(p, rel=1e-6)
+    medians = published["km_median"]
+    landmark_n = medians[(medians["endpoint"] == endpoint) & (medians["stratum_variable"] == variable)
+                         & (medians["ci_method"] == "log-log")]["n"].sum()
+    assert landmark_n == n
+    n_cox, *coefficients = r_results[("landmark_cox", endpoint, group)]
+    cox = published["cox_univariable"]
+    terms = cox[(cox["endpoint"] == endpoint) & (cox["covariate"] == variable)]
+    assert set(terms["method"]) == {"landmark"} and (terms["n"] == n_cox).all()
+    k = len(terms)
+    # one coefficient per non-reference level; R and we both take the first level in sorted order as
+    # reference, except the activity split, labelled '<= m' / '> m' here and 'low' / 'high' in R
+    coef, se = coefficients[:k], coefficients[k:]
+    if group == "activity_group":
+        coef = [-c for c in coef]
+    assert terms["coef"].tolist() == pytest.approx(coef, abs=1e-6)
+    assert terms["se"].tolist() == pytest.approx(se, rel=1e-6)

@@ -16,19 +16,21 @@ from prrt.analytics import (
     available_strata,
     build_analytics_tables,
     build_survival_tables,
-    cycles_group,
     grade_counts,
-    grade_threshold_group,
+    landmark,
     median_split,
-    toxicity_grade_group,
     toxicity_table,
 )
-from prrt.analytics.groups import best_response_group
 from prrt.analytics.catalog import nadir_summary_sql
+from prrt.analytics.strata import STRATA, STRATUM
+
+LANDMARK = 6.0
 
 
 @pytest.fixture
 def cohort() -> pd.DataFrame:
+    """dim_patient-like rows; the group columns as dbt derives them (cycles: >= 4; response: CR/PR vs
+    SD/PD; toxicity: worst grade >= 2), and as they stood before the landmark (*_at_landmark)."""
     return pd.DataFrame(
         {
             "patient_key": list("abcdefgh"),
@@ -36,8 +38,15 @@ def cohort() -> pd.DataFrame:
             "baseline_imaging": ["tc99m_octreotide"] * 8,
             "krenning_score": [3.0, 4.0, 3.0, None, 4.0, 3.0, 3.0, 4.0],
             "n_cycles": [1, 2, 3, 4, 5, 6, 7, 3],
+            "cycles_group": ["<= 3", "<= 3", "<= 3", ">= 4", ">= 4", ">= 4", ">= 4", "<= 3"],
+            "cycles_group_at_landmark": ["<= 3", "<= 3", "<= 3", "<= 3", ">= 4", ">= 4", "<= 3", "<= 3"],
             "cumulative_activity_gbq": [7.4, 9.25, 11.1, 22.2, 27.75, 37.0, 49.95, 18.5],
+            "cumulative_activity_gbq_at_landmark": [7.4, 9.25, 11.1, 22.2, 27.75, 29.6, 22.2, 18.5],
             "best_overall_response": ["PD", "SD", "PR", "PR", "CR", "PR", "PR", None],
+            "best_response_group": ["SD/PD", "SD/PD", "CR/PR", "CR/PR", "CR/PR", "CR/PR", "CR/PR", None],
+            "best_response_group_at_landmark": ["SD/PD", "SD/PD", "SD/PD", "CR/PR", "CR/PR", "SD/PD", "CR/PR", None],
+            "toxicity_grade_group": [">= 2", "< 2", "< 2", ">= 2", "< 2", "< 2", "< 2", "< 2"],
+            "toxicity_grade_group_at_landmark": [">= 2", "< 2", "< 2", "< 2", "< 2", "< 2", "< 2", "< 2"],
             "os_months": [3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0, 24.0],
             "os_event": [1, 1, 0, 1, 0, 0, 0, 0],
             "age_at_first_cycle": [70, 65, 60, 55, 50, 45, 40, 35],
@@ -64,35 +73,39 @@ def toxicity() -> pd.DataFrame:
 @pytest.fixture
 def patients(cohort) -> pd.DataFrame:
     """dim_patient as the analytics read it: worst grade over all terms (a: 2, b: 1, d: 3 in
-    ``toxicity``; nothing graded for the others) instead of fct_toxicity's rows."""
+    ``toxicity``; nothing graded for the others)."""
     return cohort.drop(columns="patient_key").assign(worst_ctcae_grade=[2, 1, None, 3, None, None, None, None])
 
 
-def test_derived_groups(cohort, toxicity):
-    assert cycles_group(cohort["n_cycles"]).tolist() == ["<= 3", "<= 3", "<= 3", ">= 4", ">= 4", ">= 4", ">= 4", "<= 3"]
+def test_the_activity_median_split(cohort):
     split = median_split(cohort["cumulative_activity_gbq"], unit="GBq")
     assert split.tolist()[:4] == ["<= 20.35 GBq", "<= 20.35 GBq", "<= 20.35 GBq", "> 20.35 GBq"]
-    groups = best_response_group(cohort["best_overall_response"])
-    assert groups.tolist()[:3] == ["SD/PD", "SD/PD", "CR/PR"] and groups.isna().tolist()[-1]
-    assert best_response_group(cohort["best_overall_response"], "disease_control").tolist()[:2] == ["PD", "CR/PR/SD"]
-    tox = toxicity_grade_group(toxicity, cohort["patient_key"])
-    assert tox.tolist() == [">= 2", "< 2", "< 2", ">= 2", "< 2", "< 2", "< 2", "< 2"]
+    # rows of counts: the median of the values each repeated its count times (7.4 x 3, 9.25, 11.1: 7.4)
+    weighted = median_split(pd.Series([7.4, 9.25, 11.1]), weights=pd.Series([3, 1, 1]), unit="GBq")
+    assert weighted.tolist() == ["<= 7.40 GBq", "> 7.40 GBq", "> 7.40 GBq"]
+    assert add_derived_groups(cohort)["cumulative_activity_group"].tolist() == split.tolist()
 
 
-def test_toxicity_group_from_the_patients_worst_grade_equals_the_one_from_fct_toxicity(cohort, toxicity, patients):
-    from_rows = toxicity_grade_group(toxicity, cohort["patient_key"])
-    assert grade_threshold_group(patients["worst_ctcae_grade"]).tolist() == from_rows.tolist()
-    assert add_derived_groups(patients)["toxicity_grade_group"].tolist() == from_rows.tolist()
-    assert add_derived_groups(cohort, toxicity)["toxicity_grade_group"].tolist() == from_rows.tolist()
-    # the grouping threshold applies to either source
-    assert grade_threshold_group(patients["worst_ctcae_grade"], threshold=3).tolist() == (
-        toxicity_grade_group(toxicity, cohort["patient_key"], threshold=3).tolist())
+def test_strata_known_after_day_0_are_analysed_at_the_landmark():
+    later = {s.variable for s in STRATA if s.landmark_column is not None}
+    # the issue's list: best response, worst toxicity grade, number of cycles, cumulative activity
+    assert later == {"best_response_group", "toxicity_grade_group", "cycles_group", "cumulative_activity_group"}
+    assert {"sex", "primary_site", "baseline_imaging", "krenning_score", "tumour_grade", "ki67_group"} == set(
+        DEFAULT_STRATA)
+    assert all(STRATUM[v].landmark_column.endswith("_at_landmark") for v in later)
 
 
-def test_build_tables_with_default_strata(cohort, toxicity):
-    prepared = add_derived_groups(cohort, toxicity)
+def test_the_landmark_cohort_drops_earlier_events_and_counts_time_from_the_landmark(cohort):
+    at = landmark(cohort, "os_months", LANDMARK)
+    # a (dead at 3 months) is dropped; b (dead at 6) stays, with an event at time 0
+    assert at["patient_key"].tolist() == list("bcdefgh")
+    assert at["os_months"].tolist() == [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
+
+
+def test_build_tables_with_default_strata(cohort, patients):
+    prepared = add_derived_groups(cohort)
     strata = available_strata(prepared, DEFAULT_STRATA)
-    assert "primary_site" not in strata and "toxicity_grade_group" in strata
+    assert "primary_site" not in strata and "sex" in strata and "toxicity_grade_group" not in strata
     tables = build_survival_tables(prepared, strata)
 
     medians = tables["km_median"]
@@ -109,9 +122,7 @@ def test_build_tables_with_default_strata(cohort, toxicity):
 
     logrank = tables["logrank"].set_index("stratum_variable")
     # one-level variables (baseline_imaging) get no log-rank row
-    assert "baseline_imaging" not in logrank.index
-    assert set(logrank.index) == {"sex", "krenning_score", "cycles_group", "cumulative_activity_group",
-                                  "best_response_group", "toxicity_grade_group"}
+    assert set(logrank.index) == {"sex", "krenning_score"}
     assert (logrank["degrees_of_freedom"] == 1).all()
     assert logrank["p_value"].between(0, 1).all()
 
@@ -121,6 +132,33 @@ def test_build_tables_with_default_strata(cohort, toxicity):
     sex_f = curve[(curve.stratum_variable == "sex") & (curve.stratum == "F")]
     assert sex_f["time_months"].tolist() == [0, 3, 9, 15, 21, 24]
     assert sex_f["at_risk"].iloc[0] == 5
+
+
+def test_the_published_tables_compare_later_strata_at_the_landmark(patients):
+    tables = build_analytics_tables({"dim_patient": patients}, landmark_at=LANDMARK)
+    logrank = tables["logrank"].set_index("stratum_variable")
+    assert logrank.loc["sex", "method"] == "from day 0" and math.isnan(logrank.loc["sex", "landmark_months"])
+    for variable in ("cycles_group", "cumulative_activity_group", "best_response_group"):
+        assert (logrank.loc[variable, "method"], logrank.loc[variable, "landmark_months"]) == ("landmark", 6.0)
+    # toxicity before the landmark: only a (dropped, dead at 3 months) had grade >= 2: one group, no test
+    assert "toxicity_grade_group" not in logrank.index
+    medians = tables["km_median"].query("ci_method == 'log-log'").set_index(["stratum_variable", "stratum"])
+    # at 6 months 7 patients are followed (b..h); by cycles before the landmark: >= 4 e, f; <= 3 b, c, d, g, h
+    assert medians.loc[("cycles_group", ">= 4"), "n"] == 2 and medians.loc[("cycles_group", "<= 3"), "n"] == 5
+    # b's death at 6 months is at time 0 from the landmark; d's at 12 months at 6
+    assert medians.loc[("cycles_group", "<= 3"), "events"] == 2
+    # response before the landmark: CR/PR d, e, g; SD/PD b, c, f; h has none (left out)
+    assert medians.loc[("best_response_group", "CR/PR"), "n"] == 3
+    assert medians.loc[("best_response_group", "SD/PD"), "n"] == 3
+    # activity before the landmark, split at the landmark cohort's median (b..h: 9.25 ... 29.6 -> 22.2)
+    activity = medians.loc["cumulative_activity_group"]
+    assert activity["n"].to_dict() == {"<= 22.20 GBq": 5, "> 22.20 GBq": 2}
+    curve = tables["km_curve"].query("stratum_variable == 'cycles_group' and stratum == '>= 4'")
+    assert curve["time_months"].tolist() == [0.0, 9.0, 12.0]  # e at 15, f at 18 months: 9 and 12 from the landmark
+    assert set(curve["method"]) == {"landmark"}
+    cox = tables["cox_univariable"].set_index("covariate")
+    assert cox.loc["cycles_group", "method"] == "landmark" and cox.loc["cycles_group", "n"] == 7
+    assert cox.loc["age_at_first_cycle", "method"] == "from day 0" and cox.loc["age_at_first_cycle", "n"] == 8
 
 
 def test_median_reached_in_a_stratum(cohort):
@@ -145,18 +183,19 @@ def test_build_analytics_tables_from_marts(cohort, toxicity, patients):
     assert variables == {"all", "sex", "baseline_imaging", "krenning_score", "cycles_group",
                          "cumulative_activity_group", "best_response_group", "toxicity_grade_group"}
     assert set(tables["km_survival_at"]["stratum_variable"]) == variables
-    # one Cox model per stratifying variable, plus age and baseline ECOG
+    # one Cox model per stratifying variable, plus age, baseline ECOG and KPS; the later strata last
     assert tables["cox_univariable"]["covariate"].unique().tolist() == [
-        "sex", "baseline_imaging", "krenning_score", "cycles_group", "cumulative_activity_group",
-        "best_response_group", "toxicity_grade_group", "age_at_first_cycle", "ecog_pre"]
+        "sex", "baseline_imaging", "krenning_score", "age_at_first_cycle", "ecog_pre", "kps_pre", "cycles_group",
+        "cumulative_activity_group", "best_response_group", "toxicity_grade_group"]
     assert tables["cox_multivariable"]["term"].tolist() == ["age_at_first_cycle", "sex=M", "ecog_pre"]
     # toxicity percentages are of the whole (treated) cohort, not of patients in fct_toxicity
     anemia = tables["toxicity_summary"].set_index("ctcae_term").loc["Anemia"]
     assert (anemia["n_patients"], anemia["grade_1_n"], anemia["grade_1_pct"]) == (8, 2, 25.0)
     # the summary from the counts is Table 2 from fct_toxicity's rows, of the treated cohort
     pd.testing.assert_frame_equal(tables["toxicity_summary"], toxicity_table(toxicity, 8, decimals=None))
-    # without the worst grade and the counts the toxicity grouping and summary are simply absent
-    without = build_analytics_tables({"dim_patient": cohort})
+    # without the toxicity groups and the counts the toxicity grouping and summary are simply absent
+    without = build_analytics_tables({"dim_patient": cohort.drop(
+        columns=["toxicity_grade_group", "toxicity_grade_group_at_landmark"])})
     assert "toxicity_grade_group" not in set(without["km_median"]["stratum_variable"])
     assert "toxicity_summary" not in without
     with pytest.raises(KeyError, match="kps_post"):
@@ -165,21 +204,32 @@ def test_build_analytics_tables_from_marts(cohort, toxicity, patients):
 
 def test_survival_tables_of_the_build_equal_the_single_table_functions(patients):
     from prrt.analytics import cox_univariable_table, km_curve_table, km_median_table, km_survival_at_table, logrank_table
+    from prrt.analytics.tables import landmark_frame
 
-    tables = build_analytics_tables({"dim_patient": patients})
+    tables = build_analytics_tables({"dim_patient": patients}, landmark_at=LANDMARK)
     prepared = add_derived_groups(patients)
     strata = available_strata(prepared, DEFAULT_STRATA)
+    later = {s.variable: s.landmark_column for s in STRATA if s.landmark_column}
+    at = landmark_frame(prepared, "os_months", "os_event", LANDMARK, list(later.values()))
 
-    def os_rows(name: str) -> pd.DataFrame:
+    def os_rows(name: str, method: str) -> pd.DataFrame:
         table = tables[name]
         assert set(table["endpoint"]) == {"OS"}  # no other endpoint's columns in the frame
-        return table.drop(columns="endpoint")
+        rows = table[table["method"] == method].drop(columns=["endpoint", "method", "landmark_months"])
+        return rows.reset_index(drop=True)
 
-    pd.testing.assert_frame_equal(os_rows("km_curve"), km_curve_table(prepared, strata))
-    pd.testing.assert_frame_equal(os_rows("km_median"), km_median_table(prepared, strata))
-    pd.testing.assert_frame_equal(os_rows("logrank"), logrank_table(prepared, strata))
-    pd.testing.assert_frame_equal(os_rows("km_survival_at"), km_survival_at_table(prepared, strata))
-    pd.testing.assert_frame_equal(os_rows("cox_univariable"), cox_univariable_table(prepared, strata))
+    def without_all(table: pd.DataFrame) -> pd.DataFrame:
+        return table[table["stratum_variable"] != "all"].reset_index(drop=True)
+
+    singles = {"km_curve": km_curve_table, "km_median": km_median_table, "km_survival_at": km_survival_at_table}
+    for name, single in singles.items():
+        pd.testing.assert_frame_equal(os_rows(name, "from day 0"), single(prepared, strata))
+        pd.testing.assert_frame_equal(os_rows(name, "landmark"), without_all(single(at, later)))
+    pd.testing.assert_frame_equal(os_rows("logrank", "from day 0"), logrank_table(prepared, strata))
+    pd.testing.assert_frame_equal(os_rows("logrank", "landmark"), logrank_table(at, later))
+    pd.testing.assert_frame_equal(os_rows("cox_univariable", "from day 0"), cox_univariable_table(
+        prepared, strata, ("age_at_first_cycle", "ecog_pre", "kps_pre")))
+    pd.testing.assert_frame_equal(os_rows("cox_univariable", "landmark"), cox_univariable_table(at, later, ()))
 
 
 def test_endpoints_are_analysed_side_by_side(patients):
@@ -192,19 +242,18 @@ def test_endpoints_are_analysed_side_by_side(patients):
         ttp_months=[2.0, 4.0, 9.0, 5.0, 15.0, 18.0, 6.0, 24.0], ttp_event=[0] * 8,
         dor_months=[None, None, 6.0, 2.0, 12.0, 15.0, 3.0, None], dor_event=[None, None, 0, 1, 0, 0, 1, None],
     )
-    tables = build_analytics_tables({"dim_patient": frame})
+    tables = build_analytics_tables({"dim_patient": frame}, landmark_at=LANDMARK)
     prepared = add_derived_groups(frame)
     strata = available_strata(prepared, DEFAULT_STRATA)
     for name in ("km_curve", "km_median", "logrank", "km_survival_at", "cox_univariable", "cox_multivariable"):
         assert tables[name]["endpoint"].unique().tolist() == ["OS", "PFS", "DOR"], name
     assert tables["follow_up"]["endpoint"].unique().tolist() == ["OS", "PFS"]
     for endpoint, (time_col, event_col) in {"PFS": ("pfs_months", "pfs_event"), "DOR": ("dor_months", "dor_event")}.items():
-        medians = tables["km_median"]
-        got = medians[medians["endpoint"] == endpoint].drop(columns="endpoint").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, km_median_table(prepared, strata, time_col=time_col, event_col=event_col))
-        tests = tables["logrank"]
-        got = tests[tests["endpoint"] == endpoint].drop(columns="endpoint").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, logrank_table(prepared, strata, time_col=time_col, event_col=event_col))
+        for name, single in {"km_median": km_median_table, "logrank": logrank_table}.items():
+            table = tables[name]
+            got = table[(table["endpoint"] == endpoint) & (table["method"] == "from day 0")]
+            got = got.drop(columns=["endpoint", "method", "landmark_months"]).reset_index(drop=True)
+            pd.testing.assert_frame_equal(got, single(prepared, strata, time_col=time_col, event_col=event_col))
     dor = tables["km_median"].query("endpoint == 'DOR' and stratum_variable == 'all'")
     assert dor[["n", "events"]].drop_duplicates().values.tolist() == [[5, 2]]
 

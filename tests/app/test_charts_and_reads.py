@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 
-from prrt.analytics import add_derived_groups
+from prrt.analytics.tables import landmark_frame
 from prrt.analytics.cohort import summarise_cohort
 from prrt.analytics.frequency import frequency_table
 from prrt.analytics.labs import monthly_quartiles, value_limits
@@ -31,7 +31,7 @@ from .conftest import OUTCOME_PAGES, dataframe_with, metrics, open_page, sidebar
 
 
 def test_a_page_chart_renders_to_png_and_svg(warehouse):
-    page = survival_page.load(survival_page.survival_counts(None, "sex"), "sex")
+    page = survival_page.load(survival_page.survival_counts(None, survival_page.STRATA_CHOICES["Sex"]), "sex")
     chart = charts.km_plot(page.curves, page.medians[["stratum", "median"]], page.at_risk)
     png = charts.to_png(chart)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
@@ -165,10 +165,18 @@ def test_pages_from_counts_equal_the_same_analytics_on_the_rows(warehouse, demo_
             mine = results[m.name].__dict__[field]
             assert mine == value or (pd.isna(mine) and pd.isna(value)), (m.name, field)
 
-    prepared = survival_page.prepare(patients, data.toxicity_events(survival_page.TOXICITY_THRESHOLD))
-    for column in survival_page.STRATA.values():
-        grouped = survival_page.load(survival_page.survival_counts(selection, column), column)
-        rows = survival_page.load(prepared, column)
+    rows_of = survival_page.cox_input(selection, "OS")  # a row per patient with OS
+    for stratum in survival_page.STRATA_CHOICES.values():
+        column = stratum and stratum.variable
+        grouped = survival_page.load(survival_page.survival_counts(selection, stratum), column)
+        if stratum is None:
+            per_patient = rows_of
+        elif stratum.landmark_column is None:
+            per_patient = rows_of.assign(**{column: rows_of[stratum.column]})
+        else:  # the landmark cohort of the patient rows, the activity split at its own median
+            per_patient = landmark_frame(rows_of, "months", "event", 6.0, [stratum.landmark_column])
+            per_patient = per_patient.rename(columns={stratum.landmark_column: column})
+        rows = survival_page.load(per_patient, column)
         pd.testing.assert_frame_equal(grouped.curves, rows.curves, check_exact=True)
         pd.testing.assert_frame_equal(grouped.medians, rows.medians, check_exact=True)
         pd.testing.assert_frame_equal(grouped.at_risk, rows.at_risk, check_exact=True)
@@ -214,12 +222,10 @@ def test_toxicity_grade_counts_give_the_same_table_2_as_the_whole_mart(warehouse
     full = toxicity_table(whole, 16, treatment_emergent_only=True)
     pd.testing.assert_frame_equal(emergent.table_2, full[full["ctcae_term"].isin(emergent.table_2["ctcae_term"])]
                                   .reset_index(drop=True))
-    # survival's toxicity group from the grade >= 2 rows equals the analytics' own on the whole mart
-    theirs = add_derived_groups(patients, whole)["toxicity_grade_group"]
-    ours = survival_page.prepare(patients, data.toxicity_events(2))["toxicity_grade_group"]
-    assert ours.tolist() == theirs.tolist()
-    counted = survival_page.survival_counts(None, "toxicity_grade_group")
-    assert counted.groupby("toxicity_grade_group")["n"].sum().to_dict() == theirs.value_counts().to_dict()
+    # dim_patient's toxicity group is fct_toxicity's worst grade over all terms, >= 2 or not (none: 0)
+    worst = whole.groupby("patient_key")["worst_grade"].max().reindex(patients["patient_key"]).fillna(0)
+    expected = np.where(worst.to_numpy() >= 2, ">= 2", "< 2")
+    assert patients["toxicity_grade_group"].tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("selection", SELECTIONS)

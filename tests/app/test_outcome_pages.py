@@ -155,14 +155,51 @@ def test_unfiltered_medians_equal_the_published_km_median(warehouse, demo_db, me
 def test_every_stratification_draws_with_a_log_rank_p(warehouse):
     at = open_page("survival")
     options = at.selectbox(key="survival_strata").options
-    assert len(options) == 9
+    assert len(options) == 11
+    # the paper reports no tumour grade or Ki-67: the demo has none
+    not_exported = {"Tumour grade", "Ki-67 (WHO: < 3%, 3-20%, > 20%)"}
+    later = {"Cycles (≤ 3 vs ≥ 4)", "Cumulative activity (median split)", "Best response (CR/PR vs SD/PD)",
+             "Worst toxicity grade (≥ 2 vs < 2)"}
     for option in options[1:]:
         at.selectbox(key="survival_strata").set_value(option).run()
         assert not at.exception, option
-        p = [v for k, v in metrics(at).items() if k.startswith("Log-rank p")]
-        assert len(p) == 1 and 0 <= float(p[0]) <= 1, option
+        if option in not_exported:
+            assert any("No patient with overall survival" in i.value for i in at.info), option
+            continue
+        landmark = any("Landmark analysis at 6 months" in i.value for i in at.info)
+        assert landmark == (option in later), option
+        p = {k: v for k, v in metrics(at).items() if k.startswith("Log-rank p")}
+        if option == "Worst toxicity grade (≥ 2 vs < 2)" and not p:  # one group before the landmark
+            assert any("Only one group" in i.value for i in at.info)
+            continue
+        assert len(p) == 1 and 0 <= float(next(iter(p.values()))) <= 1, option
+        assert next(iter(p)).endswith("landmark at 6 months)" if landmark else "from day 0)"), p
         medians = dataframe_with(at, "Stratum")
-        assert len(medians) >= 2 and medians["Patients"].sum() <= 16, option
+        # at the landmark: only the patients followed to 6 months (15 of 16 are at risk at 6 months)
+        assert len(medians) >= 2 and medians["Patients"].sum() <= (15 if landmark else 16), option
+
+
+def test_survival_by_endpoint_shows_pfs_with_its_at_risk_table_and_forest_plot(warehouse, demo_db):
+    at = open_page("survival")
+    assert at.selectbox(key="survival_endpoint").options == ["OS: Overall survival", "PFS: Progression-free survival",
+                                                             "TTP: Time to progression", "DOR: Duration of response"]
+    at.selectbox(key="survival_endpoint").set_value("PFS").run()
+    assert not at.exception and at.title[0].value == "Survival"
+    shown = metrics(at)
+    published = demo_db.execute(
+        "SELECT median_months, events FROM analytics.km_median WHERE endpoint = 'PFS' AND stratum_variable = 'all'"
+        " AND ci_method = 'log-log'").fetchone()
+    assert shown["Median PFS, months (95% CI, log-log)"].startswith(f"{published[0]:.1f} (")
+    assert shown["Progressions or deaths"] == str(published[1])
+    assert any("equals the published" in c.value for c in at.caption)
+    at_risk = dataframe_with(at, "0 mo")
+    assert at_risk.iloc[0]["0 mo"] == 16
+    assert at_risk.iloc[0].drop("Stratum").is_monotonic_decreasing
+    cox = dataframe_with(at, "HR")
+    assert "Progressions or deaths" in cox.columns and set(cox["Compared"]) == {"from day 0", "landmark at 6 months"}
+    labels = [b.label for b in at.download_button]
+    assert labels.count("PNG") == 2  # the Kaplan-Meier plot and the forest plot
+    assert any(m.value.startswith("**Forest plot: hazard ratios for progression-free survival") for m in at.markdown)
 
 
 # --- Performance status ----------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_an_analyst_sees_the_outcome_pages_and_sql_but_not_data_quality(app, pag
     assert "Data quality" not in _titles(page)
 
     assert _open(page, f"{app}/sql") and page.locator("h1").first.inner_text() == "SQL"
-    assert _open(page, f"{app}/survival") and page.locator("h1").first.inner_text() == "Overall survival"
+    assert _open(page, f"{app}/survival") and page.locator("h1").first.inner_text() == "Survival"
 
 
 def test_a_data_manager_sees_data_quality_with_its_rejected_rows(app, page):
