@@ -343,10 +343,16 @@ FROM (
 # the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
 # toxicity_grade_group stratum without reading fct_toxicity per patient. The times come from
 # marts.fct_time_to_event (ENDPOINT_COLUMNS), not from dim_patient.os_months (equal, a dbt test).
+# The derived groups (cycles_group, best_response_group, toxicity_grade_group, ki67_group) and their
+# landmark versions (*_at_landmark: from what was known 6 months after the first administration) are
+# defined once, in dbt (dbt/macros/patient_groups.sql, seeds response_groups and ki67_groups).
 PATIENT_COLUMNS: tuple[str, ...] = (
     "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score", "is_treated", "n_cycles",
     "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post", "best_overall_response",
     "confirmed_best_overall_response", "worst_ctcae_grade",
+    "tumour_grade", "ki67_group", "cycles_group", "n_cycles_at_landmark", "cumulative_activity_gbq_at_landmark",
+    "cycles_group_at_landmark", "best_response_group", "best_response_group_at_landmark", "toxicity_grade_group",
+    "toxicity_grade_group_at_landmark",
 )
 # each endpoint's months and event, one pair of columns per endpoint: os_months, os_event, pfs_months, ...
 ENDPOINT_COLUMNS: tuple[str, ...] = tuple(column for endpoint in ENDPOINTS for column in endpoint_columns(endpoint))
