@@ -367,6 +367,9 @@ FROM (
 # the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
 # toxicity_grade_group stratum without reading fct_toxicity per patient. The times come from
 # marts.fct_time_to_event (ENDPOINT_COLUMNS), not from dim_patient.os_months (equal, a dbt test).
+# The derived groups (cycles_group, best_response_group, toxicity_grade_group, ki67_group) and their
+# landmark versions (*_at_landmark: from what was known before the landmark) are defined once, in dbt
+# (dbt/macros/patient_groups.sql, seeds response_groups and ki67_groups); strata.STRATA names them.
 PATIENT_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys((
     "sex", "age_at_first_cycle", "primary_site", "baseline_imaging", "krenning_score", "is_treated", "n_cycles",
     "cumulative_activity_gbq", "ecog_pre", "ecog_post", "kps_pre", "kps_post", "best_overall_response",

@@ -45,6 +45,24 @@ def warehouse() -> duckdb.DuckDBPyConnection:
                n_cycles, cumulative_activity_gbq, ecog_pre, ecog_post, kps_pre, kps_post, best_overall_response,
                confirmed_best_overall_response, os_months, os_event, worst_ctcae_grade)"""
     )
+    # the groups dbt derives (dbt/macros/patient_groups.sql, seeds response_groups and ki67_groups), here
+    # from the columns above; the landmark versions as if everything was known before the landmark
+    con.execute(
+        """CREATE OR REPLACE TABLE marts.dim_patient AS SELECT *,
+            CAST(NULL AS VARCHAR) AS tumour_grade,
+            CAST(NULL AS VARCHAR) AS ki67_group,
+            CASE WHEN n_cycles >= 4 THEN '>= 4' WHEN n_cycles IS NOT NULL THEN '<= 3' END AS cycles_group,
+            n_cycles AS n_cycles_at_landmark,
+            cumulative_activity_gbq AS cumulative_activity_gbq_at_landmark,
+            cycles_group AS cycles_group_at_landmark,
+            CASE WHEN best_overall_response IN ('CR', 'PR') THEN 'CR/PR'
+                 WHEN best_overall_response IN ('SD', 'PD') THEN 'SD/PD' END AS best_response_group,
+            best_response_group AS best_response_group_at_landmark,
+            CASE WHEN is_treated THEN CASE WHEN coalesce(worst_ctcae_grade, 0) >= 2 THEN '>= 2' ELSE '< 2' END END
+                AS toxicity_grade_group,
+            toxicity_grade_group AS toxicity_grade_group_at_landmark
+        FROM marts.dim_patient"""
+    )
     # fct_time_to_event: OS as dim_patient's (a dbt test holds the warehouse to it), PFS half as long with
     # an event for every other treated patient; untreated p10 has no rows
     con.execute(

@@ -58,7 +58,9 @@ joined as (
         treatment.first_cycle_date,
         treatment.last_cycle_date,
         treatment.n_cycles,
-        treatment.cumulative_activity_gbq
+        treatment.cumulative_activity_gbq,
+        treatment.n_cycles_at_landmark,
+        treatment.cumulative_activity_gbq_at_landmark
 
     from patients
     left join metastatic_sites on patients.patient_key = metastatic_sites.patient_key

@@ -1,6 +1,7 @@
 -- One row per treated patient x CTCAE term of the criteria seed (dense: a term without samples has
 -- n_post_baseline_samples = 0 and a null worst_grade).
--- Post-baseline = samples strictly after the first administration.
+-- Post-baseline = samples strictly after the first administration. worst_grade_at_landmark: the same,
+-- over the post-baseline samples before the landmark only (macro before_landmark), in the same pass.
 
 with
 
@@ -51,6 +52,9 @@ per_patient_term as (
         count(*) filter (where is_post_baseline) as n_post_baseline_samples,
         count(ctcae_grade) filter (where is_post_baseline) as n_post_baseline_graded_samples,
         max(ctcae_grade) filter (where is_post_baseline) as worst_grade,
+        max(ctcae_grade) filter (
+            where is_post_baseline and {{ before_landmark('days_from_first_cycle') }}
+        ) as worst_grade_at_landmark,
         -- the earliest sample among those of the worst grade: the first by (grade descending, date)
         arg_min(sample_date, {'grade_descending': -ctcae_grade, 'sample_date': sample_date})
             filter (where is_post_baseline and ctcae_grade is not null) as worst_grade_date,
@@ -72,6 +76,7 @@ joined as (
         per_patient_term.baseline_value,
         per_patient_term.baseline_grade,
         per_patient_term.worst_grade,
+        per_patient_term.worst_grade_at_landmark,
         per_patient_term.worst_grade_date,
         per_patient_term.first_onset_date,
         -- treatment-emergent (the one home of the rule): worse than the baseline grade, a missing

@@ -18,6 +18,27 @@ response as (
 
 ),
 
+response_at_landmark as (
+
+    -- the same rule over the assessments before the landmark (macros/best_overall_response.sql)
+    select * from {{ ref('int_best_overall_response_at_landmark') }}
+
+),
+
+response_groups as (
+
+    -- RECIST 1.1 response -> 'CR/PR' / 'SD/PD' (NE has no row: no group)
+    select best_overall_response, objective_response_group from {{ ref('response_groups') }}
+
+),
+
+ki67_groups as (
+
+    -- WHO 2010/2019 grading of GEP-NETs by Ki-67: '< 3%', '3-20%', '> 20%'
+    select * from {{ ref('ki67_groups') }}
+
+),
+
 survival as (
 
     select * from {{ ref('int_survival') }}
@@ -59,6 +80,7 @@ final as (
         patients.primary_site,
         patients.tumour_grade,
         patients.ki67_percent,
+        ki67_groups.ki67_group,
         patients.prior_surgery,
         patients.prior_chemotherapy,
         patients.prior_radiotherapy,
@@ -76,6 +98,10 @@ final as (
         patients.last_cycle_date,
         patients.n_cycles,
         patients.cumulative_activity_gbq,
+        {{ cycles_group('patients.n_cycles') }} as cycles_group,
+        patients.n_cycles_at_landmark,
+        patients.cumulative_activity_gbq_at_landmark,
+        {{ cycles_group('patients.n_cycles_at_landmark') }} as cycles_group_at_landmark,
 
         ---------- performance status
         performance_status.ecog_pre,
@@ -87,6 +113,9 @@ final as (
         response.best_overall_response,
         response.confirmed_best_overall_response,
         tumour_change.best_pct_change_from_baseline_sum,
+        best_response_groups.objective_response_group as best_response_group,
+        response_at_landmark.best_overall_response as best_overall_response_at_landmark,
+        best_response_groups_at_landmark.objective_response_group as best_response_group_at_landmark,
 
         ---------- toxicity
         toxicity.worst_ctcae_grade,
@@ -94,6 +123,10 @@ final as (
         toxicity.worst_grade_wbc_decreased,
         toxicity.worst_grade_platelet_count_decreased,
         toxicity.worst_grade_creatinine_increased,
+        {{ toxicity_grade_group('toxicity.worst_ctcae_grade', 'patients.is_treated') }} as toxicity_grade_group,
+        toxicity.worst_ctcae_grade_at_landmark,
+        {{ toxicity_grade_group('toxicity.worst_ctcae_grade_at_landmark', 'patients.is_treated') }}
+            as toxicity_grade_group_at_landmark,
 
         ---------- survival
         survival.vital_status,
@@ -103,6 +136,16 @@ final as (
     from patients
     left join performance_status on patients.patient_key = performance_status.patient_key
     left join response on patients.patient_key = response.patient_key
+    left join response_at_landmark on patients.patient_key = response_at_landmark.patient_key
+    left join response_groups as best_response_groups
+        on response.best_overall_response = best_response_groups.best_overall_response
+    left join response_groups as best_response_groups_at_landmark
+        on response_at_landmark.best_overall_response = best_response_groups_at_landmark.best_overall_response
+    left join ki67_groups
+        on (patients.ki67_percent > ki67_groups.lower_percent
+            or (ki67_groups.lower_inclusive and patients.ki67_percent = ki67_groups.lower_percent))
+        and (patients.ki67_percent < ki67_groups.upper_percent
+            or (ki67_groups.upper_inclusive and patients.ki67_percent = ki67_groups.upper_percent))
     left join survival on patients.patient_key = survival.patient_key
     left join toxicity on patients.patient_key = toxicity.patient_key
     left join tumour_change on patients.patient_key = tumour_change.patient_key

@@ -14,6 +14,7 @@ select
     baseline_value,
     baseline_grade,
     worst_grade,
+    worst_grade_at_landmark,
     worst_grade_date,
     first_onset_date,
     is_worse_than_baseline,
