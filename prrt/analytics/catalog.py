@@ -175,7 +175,7 @@ TABLES: dict[str, TableDoc] = {
     "cox_univariable": TableDoc(
         "Univariable Cox proportional-hazards models per endpoint (Efron ties), one model per "
         "endpoint and covariate: each stratifying variable (as categories; those known only after day 0 "
-        "at the landmark, as the survival tables) plus age, baseline ECOG and KPS (per unit). "
+        "at the landmark, as the survival tables) plus age, baseline ECOG and KPS (per unit); a covariate without any recorded value has no rows. "
         "Models that do not converge (e.g. no events in a level: monotone likelihood) keep their rows "
         "with converged = false and NaN estimates.",
         {

@@ -534,6 +534,8 @@ def cox_univariable_table(
             covariates.append(column)
     frames = []
     for covariate in covariates:
+        if not data[covariate].notna().any():  # never recorded (e.g. Ki-67 not exported): nothing to model
+            continue
         terms = _cox_rows(fit_cox(data, time_col, event_col, [covariate]))
         terms.insert(0, "covariate", covariate)
         frames.append(terms)
