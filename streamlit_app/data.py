@@ -208,7 +208,8 @@ def _patients_where(cohort, *, treated: bool = False) -> tuple[str, tuple]:
     """SQL condition on ``dim_patient p`` selecting a ``filters.Filters`` cohort (None: every
     patient): the one definition of the sidebar filters. Empty selections do not restrict; the
     period (of the first cycle) is inclusive, so a never-treated patient is outside any period.
-    ``treated``: only patients with at least one cycle (``n_cycles > 0``, as the toxicity page's N)."""
+    ``treated``: only treated patients (dim_patient's ``is_treated``, dbt's one definition: at least one
+    administration; the toxicity page's N)."""
     clauses, params = [], []
     if cohort is not None:
         for column in ("sex", "primary_site", "baseline_imaging"):
@@ -220,7 +221,7 @@ def _patients_where(cohort, *, treated: bool = False) -> tuple[str, tuple]:
             clauses.append("p.first_cycle_date BETWEEN ? AND ?")
             params.extend(cohort.period)
     if treated:
-        clauses.append("p.n_cycles > 0")
+        clauses.append("p.is_treated")
     return (" AND ".join(clauses) or "TRUE"), tuple(params)
 
 
@@ -378,12 +379,12 @@ def toxicity_assessed(cohort=None) -> pd.DataFrame:
 
 def toxicity_grade_counts(cohort=None) -> pd.DataFrame:
     """Patients by CTCAE term, worst post-baseline grade >= 1 and treatment-emergent grade,
-    counted over the cohort's treated patients (``n_cycles > 0``): ctcae_term, worst_grade,
+    counted over the cohort's treated patients (``dim_patient.is_treated``): ctcae_term, worst_grade,
     treatment_emergent_grade, n. ``fct_toxicity`` has one row per patient x term, so each count
     is of patients (``analytics.worst_grade_counts`` picks either grade).
 
     An untreated patient has no worst grade (it is over the samples after the first cycle), so
-    the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on n_cycles."""
+    the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on is_treated."""
     where, params = _of_patients(cohort)
     return query(
         "SELECT ctcae_term, worst_grade, treatment_emergent_grade, count(*) AS n FROM marts.fct_toxicity"

@@ -112,7 +112,7 @@ def test_toxicity_lab_trajectories_and_patient_drill_down(warehouse):
     at.radio(key="toxicity_limits").set_value("Per-sample LLN/ULN").run()
     assert not at.exception
 
-    treated = _dim_patient().query("n_cycles > 0")
+    treated = _dim_patient().query("is_treated")
     key = treated["patient_key"].iloc[0]
     at.selectbox(key="toxicity_patient").set_value(key).run()
     assert not at.exception
