@@ -309,6 +309,18 @@ def survival_counts(cohort=None, by: str | None = None, *, split_at: float | Non
 WORST_TOXICITY = "worst_toxicity_grade"
 
 
+def time_to_event_counts(endpoint: str, cohort=None) -> pd.DataFrame:
+    """The cohort's patients by time and event of one ``marts.fct_time_to_event`` endpoint ('OS',
+    'PFS', 'TTP', 'DOR', 'TTR'; DOR and TTR have rows for responders only): months, event, n.
+    Kaplan-Meier (and TTR's median and range) need no more."""
+    where, params = _of_patients(cohort)
+    return query(
+        "SELECT months, event, count(*) AS n FROM marts.fct_time_to_event"
+        f" WHERE endpoint = ? AND months IS NOT NULL AND event IS NOT NULL AND {where} GROUP BY ALL ORDER BY ALL",
+        (endpoint, *params),
+    )
+
+
 def waterfall(cohort=None, max_bars: int | None = None) -> pd.DataFrame:
     """Per patient of the cohort with one, the best (lowest) post-baseline % change from baseline
     in the sum of diameters and the best overall response ('missing' if none), sorted as the

@@ -30,7 +30,8 @@ _MODULES = {
               " toxicity_grade_group",
     "labs": "lab_nadir_table",
     "performance": "PairedComparison paired_wilcoxon performance_status_change signed_rank_exact_by_counts",
-    "response": "Proportion ResponseRates clopper_pearson response_rates response_rates_table",
+    "response": "Proportion ResponseRates TimeSummary clopper_pearson response_rates response_rates_table"
+                " time_to_response",
     "survival": "CONF_TYPES MEDIAN_CI_METHODS KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
     "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"
               " cox_multivariable_table cox_univariable_table km_curve_table km_median_table km_survival_at_table"

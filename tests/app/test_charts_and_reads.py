@@ -146,6 +146,8 @@ def test_pages_from_counts_equal_the_same_analytics_on_the_rows(warehouse, demo_
     assert page.summary == summarise_cohort(patients)
     km = kaplan_meier(*(patients[["os_months", "os_event"]].dropna().to_numpy().T))
     assert page.os_median == km.median("log-log")
+    pfs = _of(demo_db.execute("SELECT * FROM marts.fct_time_to_event WHERE endpoint = 'PFS'").df(), patients)
+    assert page.pfs_median == (kaplan_meier(pfs["months"], pfs["event"]).median("log-log") if len(pfs) else None)
     by_rows = frequency_table(patients, cohort_page.COUNTED, separators={"metastatic_sites": ","},
                               orders={"best_overall_response": ["CR", "PR", "SD", "PD"], "sex": ["F", "M"]})
     ours = page.counts.drop(columns="level").sort_values(["variable", "n", "pct"]).reset_index(drop=True)
