@@ -208,7 +208,8 @@ def _patients_where(cohort, *, treated: bool = False) -> tuple[str, tuple]:
     """SQL condition on ``dim_patient p`` selecting a ``filters.Filters`` cohort (None: every
     patient): the one definition of the sidebar filters. Empty selections do not restrict; the
     period (of the first cycle) is inclusive, so a never-treated patient is outside any period.
-    ``treated``: only patients with at least one cycle (``n_cycles > 0``, as the toxicity page's N)."""
+    ``treated``: only treated patients (dim_patient's ``is_treated``, dbt's one definition: at least one
+    administration; the toxicity page's N)."""
     clauses, params = [], []
     if cohort is not None:
         for column in ("sex", "primary_site", "baseline_imaging"):
@@ -220,7 +221,7 @@ def _patients_where(cohort, *, treated: bool = False) -> tuple[str, tuple]:
             clauses.append("p.first_cycle_date BETWEEN ? AND ?")
             params.extend(cohort.period)
     if treated:
-        clauses.append("p.n_cycles > 0")
+        clauses.append("p.is_treated")
     return (" AND ".join(clauses) or "TRUE"), tuple(params)
 
 
@@ -307,6 +308,13 @@ def time_to_event_patients(cohort, endpoint: str, columns: tuple[str, ...]) -> p
     )
 
 
+def time_to_event_counts(endpoint: str, cohort=None) -> pd.DataFrame:
+    """The cohort's patients by time and event of one ``marts.fct_time_to_event`` endpoint ('OS',
+    'PFS', 'TTP', 'DOR', 'TTR'; DOR and TTR have rows for responders only), rows with both only:
+    months, event, n. Kaplan-Meier (and TTR's median and range) need no more."""
+    return survival_counts(cohort, endpoint=endpoint).dropna(subset=["months", "event"]).reset_index(drop=True)
+
+
 def waterfall(cohort=None, max_bars: int | None = None) -> pd.DataFrame:
     """Per patient of the cohort with one, the best (lowest) post-baseline % change from baseline
     in the sum of diameters and the best overall response ('missing' if none), sorted as the
@@ -368,12 +376,12 @@ def toxicity_assessed(cohort=None) -> pd.DataFrame:
 
 def toxicity_grade_counts(cohort=None) -> pd.DataFrame:
     """Patients by CTCAE term, worst post-baseline grade >= 1 and treatment-emergent grade,
-    counted over the cohort's treated patients (``n_cycles > 0``): ctcae_term, worst_grade,
+    counted over the cohort's treated patients (``dim_patient.is_treated``): ctcae_term, worst_grade,
     treatment_emergent_grade, n. ``fct_toxicity`` has one row per patient x term, so each count
     is of patients (``analytics.worst_grade_counts`` picks either grade).
 
     An untreated patient has no worst grade (it is over the samples after the first cycle), so
-    the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on n_cycles."""
+    the cohort's rows are its treated patients' rows: no semi-join of ~10 M rows on is_treated."""
     where, params = _of_patients(cohort)
     return query(
         "SELECT ctcae_term, worst_grade, treatment_emergent_grade, count(*) AS n FROM marts.fct_toxicity"

@@ -109,7 +109,7 @@ def test_every_table_1_row_is_in_dim_patient(demo_db):
         """SELECT sex, age_at_first_cycle, primary_site, baseline_imaging, krenning_score, n_cycles,
                   round(cumulative_activity_gbq, 2), ecog_pre, ecog_post, kps_pre, kps_post,
                   best_overall_response, prior_surgery, prior_radiotherapy, prior_chemotherapy,
-                  hypertension, diabetes, metastatic_sites
+                  hypertension, diabetes, metastatic_sites, cga_pre_ng_ml, cga_post_ng_ml
            FROM marts.dim_patient"""
     ).fetchall()
     unmatched = list(patients)
@@ -124,6 +124,7 @@ def test_every_table_1_row_is_in_dim_patient(demo_db):
                 yes["prior_surgery"], yes["prior_radiotherapy"], yes["prior_chemotherapy"],
                 yes["hypertension"], yes["diabetes"],
                 ",".join(sorted(paper["metastases"].split(";"))) if paper["metastases"] else None,
+                *(float(paper[k]) if paper[k] else None for k in ("cga_pre", "cga_post")),  # CgA, ng/mL
             )
             assert expected in unmatched, f"Table 1 patient {paper['paper_patient']} not found: {expected}"
             unmatched.remove(expected)

@@ -30,7 +30,8 @@ _MODULES = {
     "groups": "cumulative_activity_group median_split",
     "labs": "lab_nadir_table",
     "performance": "PairedComparison paired_wilcoxon performance_status_change signed_rank_exact_by_counts",
-    "response": "Proportion ResponseRates clopper_pearson response_rates response_rates_table",
+    "response": "Proportion ResponseRates TimeSummary clopper_pearson response_rates response_rates_table"
+                " time_to_response",
     "survival": "CONF_TYPES MEDIAN_CI_METHODS KaplanMeier LogRankResult MedianSurvival kaplan_meier logrank",
     "strata": "STRATA STRATUM Stratum landmark_months",
     "tables": "DEFAULT_STRATA add_derived_groups available_strata build_analytics_tables build_survival_tables"

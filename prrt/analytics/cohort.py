@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# columns summarised over every patient / over the treated patients (n_cycles > 0) only
+# columns summarised over every patient / over the treated patients (dim_patient.is_treated) only
 PATIENT_COLUMNS: tuple[str, ...] = ("sex", "age_at_first_cycle", "ecog_pre", "ecog_post", "kps_pre", "kps_post",
                                     "best_overall_response", "os_event")
 TREATED_COLUMNS: tuple[str, ...] = ("n_cycles", "cumulative_activity_gbq")
@@ -83,7 +83,7 @@ def _median(counts: pd.Series) -> float | None:
 
 def summarise_cohort(patients: pd.DataFrame) -> CohortSummary:
     """``patients``: rows of ``marts.dim_patient`` (one per patient)."""
-    treated = patients[patients["n_cycles"].fillna(0) > 0]
+    treated = patients[patients["is_treated"].fillna(False).astype(bool)]
     return summarise_counts(
         len(patients),
         {column: patients[column].value_counts() for column in PATIENT_COLUMNS},
@@ -96,7 +96,7 @@ def summarise_counts(
 ) -> CohortSummary:
     """``summarise_cohort`` from value counts: ``counts[column]`` (value -> patients) for each of
     ``PATIENT_COLUMNS`` over the cohort, ``treated[column]`` for ``TREATED_COLUMNS`` over its
-    treated patients (n_cycles > 0). Missing values may be in the counts (they are ignored)."""
+    treated patients (``is_treated``). Missing values may be in the counts (they are ignored)."""
     sex = _present(counts["sex"]).sort_index()
     response = _present(counts["best_overall_response"]).sort_values(ascending=False, kind="stable")
     events = _present(counts["os_event"])

@@ -130,3 +130,32 @@ def response_rates_table(
                          "proportion": p.proportion, "ci_lower": p.ci_lower, "ci_upper": p.ci_upper,
                          "confidence": p.confidence, "ci_method": p.method, **counts})
     return pd.DataFrame(rows, columns=RESPONSE_RATE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class TimeSummary:
+    """Median, quartiles and range of uncensored times (e.g. time to response, months)."""
+
+    n: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+    minimum: float | None
+    maximum: float | None
+
+
+def time_to_response(times: Iterable[float], *, weights: Iterable[int] | None = None) -> TimeSummary:
+    """Time to response (TTR) of the responders: every row is an event (fct_time_to_event's TTR has
+    no censoring), so it is described by its median, quartiles (linear interpolation: numpy's and
+    R's ``quantile`` type 7) and range. ``weights``: patients per time, for counts instead of rows.
+    Missing times are ignored."""
+    values = np.asarray(list(times), dtype=float)
+    counts = np.ones(len(values), np.int64) if weights is None else np.asarray(list(weights), np.int64)
+    if len(counts) != len(values):
+        raise ValueError("weights must have one value per time")
+    keep = ~np.isnan(values) & (counts > 0)
+    values = np.repeat(values[keep], counts[keep])
+    if not len(values):
+        return TimeSummary(0, None, None, None, None, None)
+    q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
+    return TimeSummary(len(values), float(q[2]), float(q[1]), float(q[3]), float(q[0]), float(q[4]))

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from prrt.analytics import kaplan_meier
-from prrt.analytics.cohort import PATIENT_COLUMNS, TREATED_COLUMNS, CohortSummary, summarise_counts
+from prrt.analytics.cohort import PATIENT_COLUMNS, TREATED_COLUMNS, CohortSummary, MedianRange, summarise_counts
 from prrt.analytics.frequency import frequency_table
 from prrt.analytics.survival import MedianSurvival
 from streamlit_app import charts, data, filters
@@ -30,6 +30,8 @@ TABLE_1 = {
     "first_cycle_date": "First cycle",
     "n_cycles": "Cycles",
     "cumulative_activity_gbq": "Cumulative activity (GBq)",
+    "cga_pre_ng_ml": "CgA before (ng/mL)",
+    "cga_post_ng_ml": "CgA after (ng/mL)",
     "ecog_pre": "ECOG before",
     "ecog_post": "ECOG after",
     "kps_pre": "KPS before",
@@ -55,6 +57,8 @@ COUNTED = {
     "Diabetes": "diabetes",
     "Best response": "best_overall_response",
 }
+# the paper's Table 1 "CgA (pre- and post-treatment)": dim_patient column -> summary label
+CHROMOGRANIN_A = {"cga_pre_ng_ml": "Chromogranin A before (ng/mL)", "cga_post_ng_ml": "Chromogranin A after (ng/mL)"}
 MAX_TABLE_ROWS = 5_000  # Table 1 shows this many patients; its CSV has every one
 
 
@@ -62,6 +66,7 @@ MAX_TABLE_ROWS = 5_000  # Table 1 shows this many patients; its CSV has every on
 class CohortPage:
     summary: CohortSummary
     os_median: MedianSurvival | None
+    pfs_median: MedianSurvival | None
     counts: pd.DataFrame
     medians: pd.DataFrame
     table_1: pd.DataFrame  # the first MAX_TABLE_ROWS patients (all, when the cohort is smaller)
@@ -71,12 +76,11 @@ def load(cohort: filters.Cohort) -> CohortPage:
     """Everything the page shows, from per-column patient counts of the selection (a GROUP BY
     each in the warehouse: no row per patient) and Table 1's first rows."""
     selected = cohort.filters
-    counts = {c: data.value_counts(c, selected) for c in dict.fromkeys([*PATIENT_COLUMNS, *COUNTED.values()])}
+    counts = {c: data.value_counts(c, selected)
+              for c in dict.fromkeys([*PATIENT_COLUMNS, *COUNTED.values(), *CHROMOGRANIN_A])}
     treated = {c: data.value_counts(c, selected, treated=True) for c in TREATED_COLUMNS}
     summary = summarise_counts(cohort.n, counts, treated)
-    survival = data.survival_counts(selected).dropna(subset=["os_months", "os_event"])
-    os_median = (kaplan_meier(survival["os_months"], survival["os_event"], weights=survival["n"]).median("log-log")
-                 if len(survival) else None)
+    os_median, pfs_median = (_km_median(data.time_to_event_counts(endpoint, selected)) for endpoint in ("OS", "PFS"))
 
     frequencies = frequency_table(
         counts, COUNTED, separators={"metastatic_sites": ","},
@@ -88,18 +92,24 @@ def load(cohort: filters.Cohort) -> CohortPage:
         for v, level in zip(frequencies["variable"], frequencies["level"], strict=True)
     ]
 
-    def row(label: str, value) -> dict:
+    def row(label: str, value, n: int) -> dict:
         if value is None:
-            return {"Characteristic": label, "Median": None, "Minimum": None, "Maximum": None}
-        return {"Characteristic": label, "Median": value.median, "Minimum": value.minimum, "Maximum": value.maximum}
+            return {"Characteristic": label, "Patients": n, "Median": None, "Minimum": None, "Maximum": None}
+        return {"Characteristic": label, "Patients": n, "Median": value.median, "Minimum": value.minimum,
+                "Maximum": value.maximum}
+
+    def present(values: pd.Series) -> int:  # patients with a value
+        return int(values[values.index.notna()].sum())
 
     medians = pd.DataFrame([
-        row("Age at first cycle (years)", summary.age),
-        row("Cycles", summary.cycles),
-        row("Cumulative activity (GBq)", summary.cumulative_activity_gbq),
+        row("Age at first cycle (years)", summary.age, present(counts["age_at_first_cycle"])),
+        row("Cycles", summary.cycles, present(treated["n_cycles"])),
+        row("Cumulative activity (GBq)", summary.cumulative_activity_gbq, present(treated["cumulative_activity_gbq"])),
+        *(row(label, MedianRange.of_counts(counts[column]), present(counts[column]))
+          for column, label in CHROMOGRANIN_A.items()),
     ])
     table = table_1(data.patients(selected, _TABLE_1_COLUMNS, limit=MAX_TABLE_ROWS))
-    return CohortPage(summary, os_median, frequencies, medians, table)
+    return CohortPage(summary, os_median, pfs_median, frequencies, medians, table)
 
 
 _TABLE_1_COLUMNS = tuple(c for c in TABLE_1 if c != "patient")
@@ -132,6 +142,20 @@ def _range(value) -> str:
     return str(value) if value is not None else "–"
 
 
+def _km_median(counts: pd.DataFrame) -> MedianSurvival | None:
+    """The Kaplan-Meier median (log-log CI) of ``data.time_to_event_counts`` rows; None without any."""
+    return kaplan_meier(counts["months"], counts["event"], weights=counts["n"]).median("log-log") if len(counts) else None
+
+
+def _median_ci(m: MedianSurvival | None) -> str:
+    """'23.0 (19.7–NR)': a Kaplan-Meier median and its CI, NR where not reached."""
+    if m is None or m.median is None:
+        return "not reached"
+    lower = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
+    upper = f"{m.ci_upper:.1f}" if m.ci_upper is not None else "NR"
+    return f"{m.median:.1f} ({lower}–{upper})"
+
+
 def main() -> None:
     st.title("Cohort")
     cohort = filters.cohort()
@@ -156,13 +180,12 @@ def main() -> None:
                 f"{s.ecog_pre:g} → {s.ecog_post:g}" if s.ecog_pre is not None and s.ecog_post is not None else "–")
     c[1].metric("KPS median before → after",
                 f"{s.kps_pre:g} → {s.kps_post:g}" if s.kps_pre is not None and s.kps_post is not None else "–")
-    m = page.os_median
-    if m is not None and m.median is not None:
-        ci = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
-        ci += f"–{m.ci_upper:.1f}" if m.ci_upper is not None else "–NR"
-        c[2].metric("Median OS, months (95% CI, log-log)", f"{m.median:.1f} ({ci})")
-    else:
-        c[2].metric("Median OS, months", "not reached")
+    c = st.columns(3)
+    c[0].metric("Median OS, months (95% CI, log-log)", _median_ci(page.os_median),
+                help="Kaplan-Meier; death from the first cycle (marts.dim_patient os_months, os_event)")
+    c[1].metric("Median PFS, months (95% CI, log-log)", _median_ci(page.pfs_median),
+                help="Kaplan-Meier; progression (RECIST 1.1 on CT/MRI) or death from the first cycle "
+                     "(marts.fct_time_to_event, endpoint PFS)")
 
     left, right = st.columns([3, 2])
     with left:

@@ -74,7 +74,8 @@ def test_cohort_summary_and_frequencies_from_counts_equal_the_rows(rng):
         "metastatic_sites": rng.choice(["liver", "liver,bone", "bone, lung", None], n),
         "prior_surgery": rng.choice([True, False, None], n),
     })
-    treated = patients[patients["n_cycles"] > 0]
+    patients["is_treated"] = patients["n_cycles"] > 0  # dim_patient's is_treated: at least one administration
+    treated = patients[patients["is_treated"]]
     counts = {c: patients[c].value_counts(dropna=False) for c in patients}
     treated_counts = {c: treated[c].value_counts() for c in ("n_cycles", "cumulative_activity_gbq")}
     summary = summarise_counts(n, counts, treated_counts)

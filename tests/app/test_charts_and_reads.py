@@ -102,7 +102,7 @@ def test_the_filters_select_in_the_warehouse_what_they_mean(warehouse, selection
     got = data.patients(selection)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
     assert data.patient_count(selection) == len(expected)
-    assert data.patient_count(selection, treated=True) == int((expected["n_cycles"].fillna(0) > 0).sum())
+    assert data.patient_count(selection, treated=True) == int(expected["is_treated"].sum())
     narrow = data.patients(selection, ("patient_key", "sex"), limit=3)
     pd.testing.assert_frame_equal(narrow, expected[["patient_key", "sex"]].head(3).reset_index(drop=True),
                                   check_dtype=False)
@@ -146,6 +146,8 @@ def test_pages_from_counts_equal_the_same_analytics_on_the_rows(warehouse, demo_
     assert page.summary == summarise_cohort(patients)
     km = kaplan_meier(*(patients[["os_months", "os_event"]].dropna().to_numpy().T))
     assert page.os_median == km.median("log-log")
+    pfs = _of(demo_db.execute("SELECT * FROM marts.fct_time_to_event WHERE endpoint = 'PFS'").df(), patients)
+    assert page.pfs_median == (kaplan_meier(pfs["months"], pfs["event"]).median("log-log") if len(pfs) else None)
     by_rows = frequency_table(patients, cohort_page.COUNTED, separators={"metastatic_sites": ","},
                               orders={"best_overall_response": ["CR", "PR", "SD", "PD"], "sex": ["F", "M"]})
     ours = page.counts.drop(columns="level").sort_values(["variable", "n", "pct"]).reset_index(drop=True)
@@ -231,7 +233,7 @@ def test_toxicity_grade_counts_give_the_same_table_2_as_the_whole_mart(warehouse
 @pytest.mark.parametrize("selection", SELECTIONS)
 def test_toxicity_grade_counts_match_pandas_on_the_filtered_treated_patients(warehouse, demo_db, selection):
     patients = _select(data.dim_patient(), selection)
-    treated = patients[patients["n_cycles"].fillna(0) > 0]
+    treated = patients[patients["is_treated"]]
     rows = _of(demo_db.execute("SELECT * FROM marts.fct_toxicity WHERE worst_grade >= 1").df(), treated)
     by = ["ctcae_term", "worst_grade", "treatment_emergent_grade"]
     expected = rows.groupby(by, dropna=False).size().rename("n")

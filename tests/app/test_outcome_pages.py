@@ -45,6 +45,46 @@ def test_cohort_shows_the_papers_table_1_summary(warehouse):
     assert {b.label for b in at.download_button} >= {"PNG", "SVG", "CSV"}
 
 
+def test_cohort_shows_median_pfs_beside_os(warehouse):
+    """OS 23.0 months (paper; R survfit 22.998, 95% CI 19.7-NR) and PFS 20.76 months, CI not estimable
+    (R survfit(Surv(months, event) ~ 1, conf.type = "log-log") on the demo's PFS rows)."""
+    from streamlit_app.views import cohort as cohort_page
+
+    shown = metrics(open_page("cohort"))
+    assert shown["Median OS, months (95% CI, log-log)"] == "23.0 (19.7–NR)"
+    assert shown["Median PFS, months (95% CI, log-log)"] == "20.8 (NR–NR)"
+    page = cohort_page.load(filters.Cohort(16, 16, filters.Filters()))
+    assert page.pfs_median.median == pytest.approx(20.763860370, abs=1e-8)
+    assert page.pfs_median.ci_lower is None and page.pfs_median.ci_upper is None
+    assert page.os_median.median == pytest.approx(22.997946612, abs=1e-8)
+    assert page.os_median.ci_lower == pytest.approx(19.712525667, abs=1e-8)
+
+
+# the paper's Table 1, column "CgA (pre- and post-treatment)" (ng/mL; "-" = none), by patient's sex/age
+PAPER_CGA = {("Female", 54): (None, 9.0), ("Male", 68): (946.0, 24.0), ("Female", 27): (73.0, 34.0),
+             ("Male", 69): (72.0, 26.0)}
+
+
+def test_cohort_table_1_has_chromogranin_a_before_and_after(warehouse):
+    at = open_page("cohort")
+    table_1 = dataframe_with(at, "CgA before (ng/mL)")
+    pairs = [(None if pd.isna(a) else a, None if pd.isna(b) else b)
+             for a, b in zip(table_1["CgA before (ng/mL)"], table_1["CgA after (ng/mL)"], strict=True)]
+    assert sorted(pairs, key=str) == sorted([*PAPER_CGA.values(), *[(None, None)] * 12], key=str)
+    # patients 4, 5 and 6 are the only ones of their sex and age; patient 1 (F/54) shares it with patient 8 (-/-)
+    for (sex, age), expected in PAPER_CGA.items():
+        rows = table_1[(table_1["Sex"] == sex) & (table_1["Age"] == age)]
+        got = [(None if pd.isna(a) else a, None if pd.isna(b) else b)
+               for a, b in zip(rows["CgA before (ng/mL)"], rows["CgA after (ng/mL)"], strict=True)]
+        assert expected in got, (sex, age, got)
+    # the summary's medians and ranges of the paper's values: before 72, 73, 946; after 9, 24, 26, 34
+    medians = dataframe_with(at, "Minimum").set_index("Characteristic")
+    assert medians.loc["Chromogranin A before (ng/mL)", ["Patients", "Median", "Minimum", "Maximum"]].tolist() == [
+        3, 73, 72, 946]
+    assert medians.loc["Chromogranin A after (ng/mL)", ["Patients", "Median", "Minimum", "Maximum"]].tolist() == [
+        4, 25, 9, 34]
+
+
 # --- Response --------------------------------------------------------------------------
 
 
@@ -112,7 +152,7 @@ def test_toxicity_lab_trajectories_and_patient_drill_down(warehouse):
     at.radio(key="toxicity_limits").set_value("Per-sample LLN/ULN").run()
     assert not at.exception
 
-    treated = _dim_patient().query("n_cycles > 0")
+    treated = _dim_patient().query("is_treated")
     key = treated["patient_key"].iloc[0]
     at.selectbox(key="toxicity_patient").set_value(key).run()
     assert not at.exception

@@ -68,6 +68,13 @@ tumour_change as (
 
 ),
 
+chromogranin_a as (
+
+    -- tumour marker before/after PRRT (Table 1's CgA column): int_chromogranin_a_pre_post
+    select * from {{ ref('int_chromogranin_a_pre_post') }}
+
+),
+
 final as (
 
     select
@@ -102,6 +109,10 @@ final as (
         patients.n_cycles_at_landmark,
         patients.cumulative_activity_gbq_at_landmark,
         {{ cycles_group('patients.n_cycles_at_landmark') }} as cycles_group_at_landmark,
+
+        ---------- tumour marker (chromogranin A, ng/mL)
+        chromogranin_a.cga_pre_ng_ml,
+        chromogranin_a.cga_post_ng_ml,
 
         ---------- performance status
         performance_status.ecog_pre,
@@ -149,6 +160,7 @@ final as (
     left join survival on patients.patient_key = survival.patient_key
     left join toxicity on patients.patient_key = toxicity.patient_key
     left join tumour_change on patients.patient_key = tumour_change.patient_key
+    left join chromogranin_a on patients.patient_key = chromogranin_a.patient_key
 
 )
 
