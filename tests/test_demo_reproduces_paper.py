@@ -215,8 +215,13 @@ def test_every_stratifying_variable_has_km_and_logrank_rows(demo_db):
 
 def test_published_cox_models_keep_non_converged_rows(demo_db):
     univariable = demo_db.execute("SELECT * FROM analytics.cox_univariable WHERE endpoint = 'OS'").df()
-    assert set(univariable["covariate"]) == STRATIFYING_VARIABLES | {"age_at_first_cycle", "ecog_pre"}
-    assert (univariable["events"] == 3).all()
+    assert set(univariable["covariate"]) == STRATIFYING_VARIABLES | {"age_at_first_cycle", "ecog_pre", "kps_pre"}
+    day_0 = univariable["method"] == "from day 0"
+    assert (univariable.loc[day_0, "events"] == 3).all()
+    # response, toxicity, cycles and activity at the 6-month landmark: the deaths after it
+    later = {"cycles_group", "cumulative_activity_group", "best_response_group", "toxicity_grade_group"}
+    assert set(univariable.loc[~day_0, "covariate"]) == later
+    assert (univariable.loc[~day_0, "landmark_months"] == 6).all() and (univariable.loc[~day_0, "events"] <= 3).all()
     # a model that did not converge carries no estimate, one that did carries a finite one
     assert univariable.loc[~univariable["converged"], "hr"].isna().all()
     assert univariable.loc[univariable["converged"], "hr"].gt(0).all()

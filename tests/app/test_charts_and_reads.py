@@ -297,6 +297,8 @@ def holey_warehouse(monkeypatch, demo_warehouse, tmp_path):
         con.execute("UPDATE marts.dim_patient SET os_months = NULL, os_event = NULL WHERE sex = 'M'")
         con.execute("DELETE FROM marts.fct_survival WHERE patient_key IN"
                     " (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
+        con.execute("UPDATE marts.fct_time_to_event SET months = NULL, event = NULL WHERE endpoint = 'OS'"
+                    " AND patient_key IN (SELECT patient_key FROM marts.dim_patient WHERE sex = 'M')")
         con.execute("DELETE FROM marts.fct_tumour_assessment")
         con.execute("UPDATE marts.dim_patient SET best_pct_change_from_baseline_sum = NULL")  # derived from it
         con.execute("DELETE FROM marts.fct_lab_result WHERE analyte = 'hemoglobin' AND patient_key IN"
@@ -328,6 +330,7 @@ def test_pages_survive_missing_values(holey_warehouse, page):
         assert not men.exception and any("No Haemoglobin results" in i.value for i in men.info)
     if page == "survival":
         assert metrics(at)["Patients"] == "9"
+        assert any(c.value.startswith("7 patients without a time and status") for c in at.caption)
 
 
 # --- a larger cohort ---------------------------------------------------------------------
