@@ -142,9 +142,10 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
 
     def survival_strata(t: Timer) -> None:
         c = selection(t)
-        for label, column in survival.STRATA.items():
-            if column is not None:
-                counts = t(f"survival.survival_counts by {column}", survival.survival_counts, c.filters, column)
+        for stratum in survival.STRATA_CHOICES.values():
+            if stratum is not None:
+                column = stratum.variable
+                counts = t(f"survival.survival_counts by {column}", survival.survival_counts, c.filters, stratum)
                 t(f"survival.load by {column} (+ logrank)", survival.load, counts, column, "log-log")
         counts = survival.survival_counts(c.filters, None)
         for conf_type in CONF_TYPES[1:]:
