@@ -170,6 +170,23 @@ def test_every_page_renders_without_errors(app, page):
     assert not problems, problems
 
 
+def test_the_survival_page_shows_pfs_with_its_at_risk_table_and_forest_plot(app, page):
+    page.goto(f"{app}/survival")
+    _wait_idle(page)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="PFS: Progression-free survival").click()
+    page.wait_for_timeout(300)
+    _wait_idle(page)
+    main = page.locator('[data-testid="stMain"]')
+    text = main.inner_text()
+    assert "Median PFS, months" in text and "Number at risk" in text, text[:2000]
+    assert "Forest plot: hazard ratios for progression-free survival" in text
+    # the Kaplan-Meier plot (with its at-risk rows) and the forest plot are drawn
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
+    assert not page.locator(f"{EXCEPTION}, {ERROR}").count()
+    _screenshot(page, SCREENSHOTS / "survival_pfs.png")
+
+
 def _run_sql(page, sql: str) -> None:
     box = page.locator('[data-testid="stTextArea"] textarea')
     box.fill(sql)
