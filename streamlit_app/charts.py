@@ -33,6 +33,10 @@ GRADE_SCALE = alt.Scale(domain=GRADE_ORDER, range=GRADE_COLOURS)
 
 WIDTH = 720
 
+# swimmer plot: how an assessment's modality is named (fct_tumour_assessment.is_recist)
+RECIST_MODALITY = "CT/MRI (RECIST 1.1)"
+PET_MODALITY = "Ga-68 DOTATATE PET (not RECIST)"
+
 
 def response_scale(present: Sequence[object] | None = None) -> alt.Scale:
     """RECIST colours (green CR ... red PD, greys NE/missing), legend limited to ``present`` values."""
@@ -288,7 +292,8 @@ def swimmer(
 
     ``lanes``: patient, treatment_end (months of the last cycle), followup_end (months),
     outcome ('Death' / 'Alive at last contact'); lanes keep the frame's order.
-    ``cycles``: patient, month, cycle_number. ``assessments``: patient, month, recist_response.
+    ``cycles``: patient, month, cycle_number. ``assessments``: patient, month, recist_response and
+    optionally modality (``RECIST_MODALITY`` dots or ``PET_MODALITY`` hollow diamonds, own legend).
     """
     order = list(lanes["patient"])
     y = alt.Y("patient:N", sort=order, title=None, axis=alt.Axis(labelFontSize=9, labelFont="monospace"))
@@ -302,11 +307,20 @@ def swimmer(
     cycle_marks = alt.Chart(cycles).mark_tick(color="#08306b", thickness=2, size=12).encode(
         y=y, x="month:Q", tooltip=["patient:N", "cycle_number:Q", alt.Tooltip("month:Q", format=".1f")]
     )
-    assess = alt.Chart(assessments).mark_point(filled=True, size=55, stroke="#333", strokeWidth=0.5).encode(
-        y=y, x="month:Q",
-        color=alt.Color("recist_response:N", scale=response_scale(assessments["recist_response"]), title="Assessment"),
-        tooltip=["patient:N", "recist_response:N", alt.Tooltip("month:Q", format=".1f")],
-    )
+    if "modality" not in assessments:
+        assessments = assessments.assign(modality=RECIST_MODALITY)
+    colour = alt.Color("recist_response:N", scale=response_scale(assessments["recist_response"]), title="Assessment")
+    tooltip = ["patient:N", "modality:N", "recist_response:N", alt.Tooltip("month:Q", format=".1f")]
+    kinds = [RECIST_MODALITY, PET_MODALITY]
+    present = [k for k in kinds if (assessments["modality"] == k).any()] or kinds[:1]
+    shape = alt.Shape("modality:N", title="Modality", legend=alt.Legend(labelLimit=300),
+                      scale=alt.Scale(domain=present, range=[{RECIST_MODALITY: "circle",
+                                                              PET_MODALITY: "diamond"}[k] for k in present]))
+    recist = alt.Chart(assessments).transform_filter(alt.datum.modality == RECIST_MODALITY).mark_point(
+        filled=True, size=55, stroke="#333", strokeWidth=0.5).encode(y=y, x="month:Q", color=colour, shape=shape,
+                                                                     tooltip=tooltip)
+    pet = alt.Chart(assessments).transform_filter(alt.datum.modality == PET_MODALITY).mark_point(
+        filled=False, size=110, strokeWidth=2).encode(y=y, x="month:Q", color=colour, shape=shape, tooltip=tooltip)
     ends = alt.Chart(lanes).mark_point(size=90, filled=True, color="#222").encode(
         y=y, x="followup_end:Q",
         shape=alt.Shape("outcome:N", scale=alt.Scale(domain=["Death", "Alive at last contact"],
@@ -315,7 +329,7 @@ def swimmer(
     )
     height = max(200, 26 * len(order) + 40)
     return (
-        alt.layer(follow, treatment, cycle_marks, assess, ends)
+        alt.layer(follow, treatment, cycle_marks, alt.layer(recist, pet), ends)  # PET and CT/MRI: one legend
         .resolve_scale(color="independent", shape="independent")
         .properties(width=WIDTH, height=height, title=title)
     )

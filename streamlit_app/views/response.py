@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import response_rates
-from prrt.analytics.response import ResponseRates
+from prrt.analytics import kaplan_meier, response_rates, time_to_response
+from prrt.analytics.response import ResponseRates, TimeSummary
+from prrt.analytics.survival import MedianSurvival
+from prrt.config import dbt_var
 from streamlit_app import charts, data, filters
 
 DEFINITIONS = {
@@ -27,6 +29,10 @@ class ResponsePage:
     distribution: pd.DataFrame  # definition, response, n, pct
     waterfall: pd.DataFrame  # the bars drawn: patient, patient_key, best_pct_change, best_overall_response
     n_waterfall: int  # patients with a best change (bars before thinning)
+    dor: MedianSurvival | None  # Kaplan-Meier median duration of response (months), responders only
+    n_dor: int  # responders with a DoR row
+    dor_events: int  # of them, progressions or deaths
+    ttr: TimeSummary  # time to response (months), responders only, no censoring
 
 
 def load(cohort: filters.Cohort, *, evaluable_only: bool = False) -> ResponsePage:
@@ -46,7 +52,12 @@ def load(cohort: filters.Cohort, *, evaluable_only: bool = False) -> ResponsePag
 
     best = data.waterfall(cohort.filters, MAX_WATERFALL_BARS)  # thinned as charts.thin_sorted, in the warehouse
     n_bars = int(best["n_patients"].iloc[0]) if len(best) else 0
-    return ResponsePage(rates, distribution, waterfall_frame(best), n_bars)
+    dor = data.time_to_event_counts("DOR", cohort.filters)
+    km = kaplan_meier(dor["months"], dor["event"], weights=dor["n"]) if len(dor) else None
+    ttr = data.time_to_event_counts("TTR", cohort.filters)
+    return ResponsePage(rates, distribution, waterfall_frame(best), n_bars,
+                        km.median("log-log") if km else None, km.n if km else 0, km.events if km else 0,
+                        time_to_response(ttr["months"], weights=ttr["n"]))
 
 
 def waterfall_frame(best: pd.DataFrame) -> pd.DataFrame:
@@ -66,8 +77,10 @@ def swimmer_frames(cohort: filters.Cohort, lanes: int) -> tuple[pd.DataFrame, pd
     c["month"] = charts.months(c["days_from_first_cycle"].astype(float))
     a = data.tumour_assessments_for_patients(keys)
     a = a.loc[a["is_post_baseline"].fillna(False).astype(bool), ["patient_key", "days_from_first_cycle",
-                                                                  "recist_response"]].copy()
+                                                                  "recist_response", "is_recist"]].copy()
     a["month"] = charts.months(a["days_from_first_cycle"].astype(float))
+    # fct_tumour_assessment.is_recist (seed imaging_modalities): CT/MRI count for RECIST 1.1, PET is shown beside
+    a["modality"] = [charts.RECIST_MODALITY if r else charts.PET_MODALITY for r in a["is_recist"].fillna(False)]
     lanes_frame = s.merge(c.groupby("patient_key", as_index=False)["month"].max(), on="patient_key", how="left")
     lanes_frame = lanes_frame.rename(columns={"os_months": "followup_end", "month": "treatment_end"})
     lanes_frame["treatment_end"] = lanes_frame["treatment_end"].fillna(0.0)
@@ -75,6 +88,14 @@ def swimmer_frames(cohort: filters.Cohort, lanes: int) -> tuple[pd.DataFrame, pd
     for frame in (lanes_frame, c, a):
         frame["patient"] = charts.short_key(frame["patient_key"]).to_numpy()
     return lanes_frame, c, a
+
+
+def _median_ci(m: MedianSurvival | None) -> str:
+    if m is None or m.median is None:
+        return "not reached"
+    lower = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
+    upper = f"{m.ci_upper:.1f}" if m.ci_upper is not None else "NR"
+    return f"{m.median:.1f} ({lower}–{upper})"
 
 
 def _rate(p) -> str:
@@ -111,6 +132,21 @@ def main() -> None:
     ])
     charts.table(rates_table, "response_rates")
 
+    st.subheader("Duration of response and time to response")
+    responders = ("confirmed" if dbt_var("dor_responders") == "confirmed" else "unconfirmed") + " CR/PR"
+    c = st.columns(3)
+    c[0].metric("Median DoR, months (95% CI, log-log)", _median_ci(page.dor) if page.n_dor else "–",
+                help="Kaplan-Meier, from the first CR/PR to progression (CT/MRI) or death; censored at the last "
+                     "adequate assessment (marts.fct_time_to_event, endpoint DOR)")
+    c[0].caption(f"{page.n_dor:,} responders ({responders}), {page.dor_events:,} progressed or died")
+    t = page.ttr
+    c[1].metric("Median TTR, months (range)",
+                f"{t.median:.1f} ({t.minimum:.1f}–{t.maximum:.1f})" if t.n else "–",
+                help="From the first cycle to the first CR/PR on CT/MRI; responders only, no censoring "
+                     "(marts.fct_time_to_event, endpoint TTR)")
+    if t.n:
+        c[1].caption(f"{t.n:,} responders ({responders}); interquartile range {t.q1:.1f}–{t.q3:.1f} months")
+
     st.subheader("Best overall response")
     dist = page.distribution.copy()
     dist["label"] = [f"{n:,} ({p:.1f}%)" for n, p in zip(dist["n"], dist["pct"], strict=True)]
@@ -145,7 +181,9 @@ def main() -> None:
         st.info("No follow-up recorded for these patients.")
     else:
         st.caption("Grey: follow-up from the first cycle; blue bar: first to last cycle, ticks: cycles; "
-                   "dots: tumour assessments by RECIST response; end marker: death (×) or alive at last contact (▸)."
+                   "dots: CT/MRI assessments by RECIST 1.1 response; hollow diamonds: Ga-68 DOTATATE PET, reported "
+                   "beside RECIST and not counted for it (never a baseline, best response, progression or "
+                   "waterfall bar); end marker: death (×) or alive at last contact (▸)."
                    + (f" {len(lanes):,} of {cohort.n:,} patients shown." if len(lanes) < cohort.n else ""))
         charts.show(charts.swimmer(lanes, cycles, assessments), "swimmer")
 

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import pytest
 
-from streamlit_app import data, filters
+from streamlit_app import charts, data, filters
 
 from .conftest import OUTCOME_PAGES, dataframe_with, metrics, open_page, sidebar_count
 
@@ -113,6 +113,45 @@ def test_response_shows_best_response_and_orr_with_exact_ci(warehouse):
     assert by_response.max()["CR"] == -100 and by_response.max()["PR"] <= -30
     labels = [b.label for b in at.download_button]
     assert labels.count("PNG") == 3 and labels.count("SVG") == 3  # distribution, waterfall, swimmer
+
+
+# days from the first administration to the first CT/MRI CR/PR of the 13 responders, read by hand from
+# raw/demo (cycles.csv, tumour_assessments.csv); none of them progressed or died (R survfit: median NA)
+TTR_DAYS = [91, 93, 94, 95, 95, 96, 96, 99, 101, 102, 135, 142, 155]
+
+
+def test_response_shows_duration_of_and_time_to_response(warehouse):
+    at = open_page("response")
+    shown = metrics(at)
+    assert shown["Median DoR, months (95% CI, log-log)"] == "not reached"
+    assert shown["Median TTR, months (range)"] == "3.2 (3.0–5.1)"
+    captions = [c.value for c in at.caption]
+    assert "13 responders (confirmed CR/PR), 0 progressed or died" in captions
+    assert "13 responders (confirmed CR/PR); interquartile range 3.1–3.4 months" in captions
+
+    from streamlit_app.views import response as response_page
+
+    page = response_page.load(filters.Cohort(16, 16, filters.Filters()))
+    assert (page.n_dor, page.dor_events, page.dor.median, page.dor.ci_lower) == (13, 0, None, None)
+    month = 30.4375
+    t = page.ttr
+    assert t.n == 13
+    assert [t.minimum, t.q1, t.median, t.q3, t.maximum] == pytest.approx(
+        [91 / month, 95 / month, 96 / month, 102 / month, 155 / month])
+
+
+def test_swimmer_marks_pet_apart_from_recist(warehouse):
+    from streamlit_app.views import response as response_page
+
+    _, _, assessments = response_page.swimmer_frames(filters.Cohort(16, 16, filters.Filters()), 16)
+    pet = assessments[assessments["modality"] == charts.PET_MODALITY]
+    # raw/demo/tumour_assessments.csv: four ga68_dotatate_pet rows, all after the first cycle (the paper's * patients)
+    assert len(pet) == 4 and not pet["is_recist"].any()
+    assert assessments.loc[assessments["modality"] == charts.RECIST_MODALITY, "is_recist"].all()
+    at = open_page("response")
+    assert any("Ga-68 DOTATATE PET, reported beside RECIST and not counted for it" in c.value for c in at.caption)
+    svg = charts.to_svg(charts.swimmer(*response_page.swimmer_frames(filters.Cohort(16, 16, filters.Filters()), 16)))
+    assert charts.PET_MODALITY in svg and charts.RECIST_MODALITY in svg
 
 
 def test_evaluable_only_toggle_keeps_the_demo_rates(warehouse):
