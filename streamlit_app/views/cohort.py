@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import kaplan_meier
 from prrt.analytics.cohort import PATIENT_COLUMNS, TREATED_COLUMNS, CohortSummary, MedianRange, summarise_counts
 from prrt.analytics.frequency import frequency_table
 from prrt.analytics.survival import MedianSurvival
 from streamlit_app import charts, data, filters
+from streamlit_app.medians import endpoint_median, median_text
 
 # Table 1: dim_patient column -> readable label, in display order
 TABLE_1 = {
@@ -80,7 +80,7 @@ def load(cohort: filters.Cohort) -> CohortPage:
               for c in dict.fromkeys([*PATIENT_COLUMNS, *COUNTED.values(), *CHROMOGRANIN_A])}
     treated = {c: data.value_counts(c, selected, treated=True) for c in TREATED_COLUMNS}
     summary = summarise_counts(cohort.n, counts, treated)
-    os_median, pfs_median = (_km_median(data.time_to_event_counts(endpoint, selected)) for endpoint in ("OS", "PFS"))
+    os_median, pfs_median = (endpoint_median(endpoint, selected) for endpoint in ("OS", "PFS"))
 
     frequencies = frequency_table(
         counts, COUNTED, separators={"metastatic_sites": ","},
@@ -142,20 +142,6 @@ def _range(value) -> str:
     return str(value) if value is not None else "–"
 
 
-def _km_median(counts: pd.DataFrame) -> MedianSurvival | None:
-    """The Kaplan-Meier median (log-log CI) of ``data.time_to_event_counts`` rows; None without any."""
-    return kaplan_meier(counts["months"], counts["event"], weights=counts["n"]).median("log-log") if len(counts) else None
-
-
-def _median_ci(m: MedianSurvival | None) -> str:
-    """'23.0 (19.7–NR)': a Kaplan-Meier median and its CI, NR where not reached."""
-    if m is None or m.median is None:
-        return "not reached"
-    lower = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
-    upper = f"{m.ci_upper:.1f}" if m.ci_upper is not None else "NR"
-    return f"{m.median:.1f} ({lower}–{upper})"
-
-
 def main() -> None:
     st.title("Cohort")
     cohort = filters.cohort()
@@ -181,9 +167,9 @@ def main() -> None:
     c[1].metric("KPS median before → after",
                 f"{s.kps_pre:g} → {s.kps_post:g}" if s.kps_pre is not None and s.kps_post is not None else "–")
     c = st.columns(3)
-    c[0].metric("Median OS, months (95% CI, log-log)", _median_ci(page.os_median),
+    c[0].metric("Median OS, months (95% CI, log-log)", median_text(page.os_median),
                 help="Kaplan-Meier; death from the first cycle (marts.dim_patient os_months, os_event)")
-    c[1].metric("Median PFS, months (95% CI, log-log)", _median_ci(page.pfs_median),
+    c[1].metric("Median PFS, months (95% CI, log-log)", median_text(page.pfs_median),
                 help="Kaplan-Meier; progression (RECIST 1.1 on CT/MRI) or death from the first cycle "
                      "(marts.fct_time_to_event, endpoint PFS)")
 

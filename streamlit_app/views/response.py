@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from prrt.analytics import kaplan_meier, response_rates, time_to_response
+from prrt.analytics import response_rates, time_to_response
 from prrt.analytics.response import ResponseRates, TimeSummary
 from prrt.analytics.survival import MedianSurvival
 from prrt.config import dbt_var
 from streamlit_app import charts, data, filters
+from streamlit_app.medians import endpoint_fit, median_text
 
 DEFINITIONS = {
     "Unconfirmed (as in the paper)": "best_overall_response",
@@ -52,8 +53,7 @@ def load(cohort: filters.Cohort, *, evaluable_only: bool = False) -> ResponsePag
 
     best = data.waterfall(cohort.filters, MAX_WATERFALL_BARS)  # thinned as charts.thin_sorted, in the warehouse
     n_bars = int(best["n_patients"].iloc[0]) if len(best) else 0
-    dor = data.time_to_event_counts("DOR", cohort.filters)
-    km = kaplan_meier(dor["months"], dor["event"], weights=dor["n"]) if len(dor) else None
+    km = endpoint_fit("DOR", cohort.filters)
     ttr = data.time_to_event_counts("TTR", cohort.filters)
     return ResponsePage(rates, distribution, waterfall_frame(best), n_bars,
                         km.median("log-log") if km else None, km.n if km else 0, km.events if km else 0,
@@ -88,14 +88,6 @@ def swimmer_frames(cohort: filters.Cohort, lanes: int) -> tuple[pd.DataFrame, pd
     for frame in (lanes_frame, c, a):
         frame["patient"] = charts.short_key(frame["patient_key"]).to_numpy()
     return lanes_frame, c, a
-
-
-def _median_ci(m: MedianSurvival | None) -> str:
-    if m is None or m.median is None:
-        return "not reached"
-    lower = f"{m.ci_lower:.1f}" if m.ci_lower is not None else "NR"
-    upper = f"{m.ci_upper:.1f}" if m.ci_upper is not None else "NR"
-    return f"{m.median:.1f} ({lower}–{upper})"
 
 
 def _rate(p) -> str:
@@ -135,7 +127,7 @@ def main() -> None:
     st.subheader("Duration of response and time to response")
     responders = ("confirmed" if dbt_var("dor_responders") == "confirmed" else "unconfirmed") + " CR/PR"
     c = st.columns(3)
-    c[0].metric("Median DoR, months (95% CI, log-log)", _median_ci(page.dor) if page.n_dor else "–",
+    c[0].metric("Median DoR, months (95% CI, log-log)", median_text(page.dor) if page.n_dor else "–",
                 help="Kaplan-Meier, from the first CR/PR to progression (CT/MRI) or death; censored at the last "
                      "adequate assessment (marts.fct_time_to_event, endpoint DOR)")
     c[0].caption(f"{page.n_dor:,} responders ({responders}), {page.dor_events:,} progressed or died")
