@@ -47,6 +47,9 @@ ENDPOINT_EVENTS: dict[str, str] = {"OS": "Deaths", "PFS": "Progressions or death
                                    "DOR": "Progressions or deaths"}
 ENDPOINT_START: dict[str, str] = {"OS": "first cycle", "PFS": "first cycle", "TTP": "first cycle",
                                   "DOR": "first response"}
+# the endpoints timed from the first administration: the only ones a landmark (months after the first
+# administration, as the *_at_landmark groups are) can apply to; DOR starts at the first response
+LANDMARK_ENDPOINTS: tuple[str, ...] = tuple(e for e, start in ENDPOINT_START.items() if start == "first cycle")
 # the endpoints whose median follow-up (reverse Kaplan-Meier) analytics.follow_up reports
 FOLLOW_UP_ENDPOINTS: tuple[str, ...] = ("OS", "PFS")
 
@@ -73,10 +76,11 @@ _STRATUM = {
 # how a stratum is compared: the strata known only after day 0 at the landmark (guarantee-time bias)
 _METHOD = {
     "method": "'from day 0' (the whole cohort and the baseline factors: time from the endpoint's start) or "
-              "'landmark' (a stratum known only after day 0: response, toxicity, cycles, activity): only the "
-              "patients with the endpoint's event or censoring at or after the landmark, time counted from it, "
-              "grouped by what was known before it (dim_patient's *_at_landmark columns; Anderson, Cain & "
-              "Gelber 1983)",
+              "'landmark' (a stratum known only after day 0: response, toxicity, cycles, activity; OS, PFS and "
+              "TTP only, not DOR, which starts at the response): only the patients with the endpoint's event or "
+              "censoring at or after the landmark, grouped by what was known before it (dim_patient's "
+              "*_at_landmark columns; Anderson, Cain & Gelber 1983). Their times (time_months, median_months, "
+              "the 12/24/36 months of km_survival_at) count from the landmark, not from the first administration",
     "landmark_months": "the landmark, months after the first administration (the dbt var landmark_months); NULL "
                        "from day 0",
 }
@@ -364,8 +368,7 @@ FROM (
 )"""
 
 
-# the dim_patient columns the analytics read (and nothing else); worst_ctcae_grade gives the
-# toxicity_grade_group stratum without reading fct_toxicity per patient. The times come from
+# the dim_patient columns the analytics read (and nothing else). The times come from
 # marts.fct_time_to_event (ENDPOINT_COLUMNS), not from dim_patient.os_months (equal, a dbt test).
 # The derived groups (cycles_group, best_response_group, toxicity_grade_group, ki67_group) and their
 # landmark versions (*_at_landmark: from what was known before the landmark) are defined once, in dbt

@@ -10,6 +10,7 @@ before the landmark (``marts.dim_patient``'s ``*_at_landmark`` columns, defined 
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 
 from prrt import config
@@ -29,6 +30,7 @@ class Stratum:
     label: str
     column: str
     landmark_column: str | None = None
+    reference: str | None = None  # the Cox reference level, where the first in sorted order is not it
 
     @property
     def method(self) -> str:
@@ -46,19 +48,28 @@ ACTIVITY = "cumulative_activity_gbq"
 ACTIVITY_AT_LANDMARK = "cumulative_activity_gbq_at_landmark"
 SPLIT_IN_PYTHON = {"cumulative_activity_group": ACTIVITY, "cumulative_activity_group_at_landmark": ACTIVITY_AT_LANDMARK}
 
+def _lowest_ki67_group() -> str:
+    """G1's label in the seed ki67_groups (the Cox reference: the labels do not sort by grade)."""
+    with (config.SEEDS_DIR / "ki67_groups.csv").open(newline="") as seed:
+        return min(csv.DictReader(seed), key=lambda row: float(row["lower_percent"]))["ki67_group"]
+
+
+_CYCLES = int(config.dbt_var("cycles_group_min_cycles"))  # the dbt vars the groups' labels are built from
+_GRADE = int(config.dbt_var("toxicity_group_min_grade"))
+
 STRATA: tuple[Stratum, ...] = (
     Stratum("sex", "Sex", "sex"),
     Stratum("primary_site", "Primary site", "primary_site"),
     Stratum("baseline_imaging", "Baseline imaging", "baseline_imaging"),
     Stratum("krenning_score", "Krenning score", "krenning_score"),
     Stratum("tumour_grade", "Tumour grade", "tumour_grade"),
-    Stratum("ki67_group", "Ki-67 (WHO: < 3%, 3-20%, > 20%)", "ki67_group"),
-    Stratum("cycles_group", "Cycles (≤ 3 vs ≥ 4)", "cycles_group", "cycles_group_at_landmark"),
+    Stratum("ki67_group", "Ki-67 (WHO: < 3%, 3-20%, > 20%)", "ki67_group", reference=_lowest_ki67_group()),
+    Stratum("cycles_group", f"Cycles (≤ {_CYCLES - 1} vs ≥ {_CYCLES})", "cycles_group", "cycles_group_at_landmark"),
     Stratum("cumulative_activity_group", "Cumulative activity (median split)", "cumulative_activity_group",
             "cumulative_activity_group_at_landmark"),
     Stratum("best_response_group", "Best response (CR/PR vs SD/PD)", "best_response_group",
             "best_response_group_at_landmark"),
-    Stratum("toxicity_grade_group", "Worst toxicity grade (≥ 2 vs < 2)", "toxicity_grade_group",
+    Stratum("toxicity_grade_group", f"Worst toxicity grade (≥ {_GRADE} vs < {_GRADE})", "toxicity_grade_group",
             "toxicity_grade_group_at_landmark"),
 )
 STRATUM: dict[str, Stratum] = {s.variable: s for s in STRATA}

@@ -54,6 +54,7 @@ from .catalog import (
     ALWAYS_ANALYSED,
     ENDPOINTS,
     FOLLOW_UP_ENDPOINTS,
+    LANDMARK_ENDPOINTS,
     TABLES,
     endpoint_columns,
 )
@@ -514,8 +515,10 @@ def cox_univariable_table(
     *,
     time_col: str = TIME_COL,
     event_col: str = EVENT_COL,
+    references: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One Cox model per covariate, each on its own complete cases.
+    """One Cox model per covariate, each on its own complete cases (``references``: a categorical
+    covariate's reference level, else the first in sorted order).
 
     ``categorical``: {covariate name: column}, entered as categories (the stratifying
     variables); ``numeric``: columns entered per unit. Never raises for a model that
@@ -536,7 +539,8 @@ def cox_univariable_table(
     for covariate in covariates:
         if not data[covariate].notna().any():  # never recorded (e.g. Ki-67 not exported): nothing to model
             continue
-        terms = _cox_rows(fit_cox(data, time_col, event_col, [covariate]))
+        reference = {covariate: references[covariate]} if references and covariate in references else None
+        terms = _cox_rows(fit_cox(data, time_col, event_col, [covariate], reference_levels=reference))
         terms.insert(0, "covariate", covariate)
         frames.append(terms)
     if not frames:
@@ -641,8 +645,10 @@ def cox_univariable_analyses(prepared: pd.DataFrame, time_col: str, event_col: s
     """The univariable Cox models of one endpoint (``cox_univariable_table``) marked by ``method`` and
     ``landmark_months``: the baseline strata (as categories) and ``COX_NUMERIC`` (per unit) from day 0,
     the strata known after day 0 at the landmark ``months`` (``_analyses``)."""
+    references = {s.variable: s.reference for s in strata if s.reference is not None}
     parts = [_with_method(cox_univariable_table(frame, columns, COX_NUMERIC_COVARIATES if method == FROM_DAY_0 else (),
-                                                time_col=time_col, event_col=event_col), method, at, "covariate")
+                                                time_col=time_col, event_col=event_col, references=references),
+                          method, at, "covariate")
              for method, at, frame, columns in _analyses(prepared, time_col, event_col, months, strata)]
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
@@ -706,7 +712,8 @@ def build_analytics_tables(
     follow_up = {}
     for endpoint in analysed_endpoints(prepared):
         time_col, event_col = endpoint_columns(endpoint)
-        survival = survival_analyses(prepared, time_col, event_col, months, strata)
+        at = months if endpoint in LANDMARK_ENDPOINTS else None  # DOR: no landmark strata
+        survival = survival_analyses(prepared, time_col, event_col, at, strata)
         survival["cox_multivariable"] = cox_multivariable_table(prepared, time_col=time_col, event_col=event_col)
         for name in BY_ENDPOINT:
             by_endpoint[name][endpoint] = survival[name]

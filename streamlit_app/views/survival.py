@@ -18,6 +18,7 @@ from prrt.analytics.catalog import (
     ENDPOINT_NAMES,
     ENDPOINT_START,
     ENDPOINTS,
+    LANDMARK_ENDPOINTS,
 )
 from prrt.analytics.strata import (
     COX_NUMERIC,
@@ -25,6 +26,7 @@ from prrt.analytics.strata import (
     STRATA,
     STRATUM,
     Stratum,
+    dim_patient_columns,
     landmark_months,
     method_label,
 )
@@ -128,8 +130,7 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 # the dim_patient columns the Cox models read (the strata's, as the analytics tables read them)
-COX_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(
-    SPLIT_IN_PYTHON.get(c, c) for s in STRATA for c in (s.column, s.landmark_column) if c)) + tuple(COX_NUMERIC)
+COX_SOURCES: tuple[str, ...] = dim_patient_columns()
 
 
 def cox_input(cohort_filters: filters.Filters | None, endpoint: str) -> pd.DataFrame:
@@ -137,10 +138,11 @@ def cox_input(cohort_filters: filters.Filters | None, endpoint: str) -> pd.DataF
     return add_derived_groups(data.time_to_event_patients(cohort_filters, endpoint, COX_SOURCES), copy=False)
 
 
-def cox_table(prepared: pd.DataFrame, months: float | None = None) -> pd.DataFrame:
+def cox_table(prepared: pd.DataFrame, endpoint: str = "OS") -> pd.DataFrame:
     """Univariable Cox models, one per covariate (each on its complete cases; the strata known after
-    day 0 at the landmark): ``tables.cox_univariable_analyses``, as analytics.cox_univariable."""
-    at = landmark_months() if months is None else months
+    day 0 at the landmark, for the endpoints timed from the first cycle): ``tables.cox_univariable_analyses``,
+    as analytics.cox_univariable."""
+    at = landmark_months() if endpoint in LANDMARK_ENDPOINTS else None
     return cox_univariable_analyses(prepared, TIME, EVENT, at)
 
 
@@ -204,7 +206,16 @@ def main() -> None:
     name, events = ENDPOINT_NAMES[endpoint], ENDPOINT_EVENTS[endpoint]
     months = landmark_months()
     at_landmark = stratum is not None and stratum.landmark_column is not None
-    page = load(survival_counts(cohort.filters, stratum, endpoint, months), stratum and stratum.variable, conf_type)
+    if at_landmark and endpoint not in LANDMARK_ENDPOINTS:
+        st.info(f"{choice} is known only after treatment starts, and {name.lower()} starts at the "
+                f"{ENDPOINT_START[endpoint]}, not at the first cycle: there is no landmark to compare it at "
+                "without guarantee-time bias, so it is not offered for this endpoint.")
+        st.stop()
+    counts = survival_counts(cohort.filters, stratum, endpoint, months)
+    if at_landmark:
+        everyone = int(data.survival_counts(cohort.filters, endpoint=endpoint).dropna(subset=[TIME, EVENT])["n"].sum())
+        before = everyone - int(counts["n"].sum())
+    page = load(counts, stratum and stratum.variable, conf_type)
     if not page.fits:
         st.info(f"No patient with {name.lower()} time and status (or stratum) in this selection.")
         st.stop()
@@ -213,7 +224,8 @@ def main() -> None:
         st.info(f"**Landmark analysis at {months:g} months.** {choice} is known only after treatment starts, so "
                 f"comparing it from day 0 would credit its better group with the time it took to get there "
                 f"(guarantee-time bias). Only patients still followed at {months:g} months are compared, by "
-                f"their group as it stood then, and time counts from the landmark.")
+                f"their group as it stood then, and time counts from the landmark: {before:,} patient{'' if before == 1 else 's'} "
+                f"with an event or censoring before {months:g} months {'is' if before == 1 else 'are'} left out.")
     overall = page.medians.iloc[0] if stratum is None else None
     if overall is not None:
         m = st.columns(3)
@@ -300,7 +312,7 @@ def cached_cox_table(cohort_filters: filters.Filters, endpoint: str,
     """``cox_table`` for a filter selection and endpoint, with the selection's events, once per
     warehouse version."""
     prepared = cox_input(cohort_filters, endpoint)
-    return cox_table(prepared), int(prepared[EVENT].fillna(0).sum())
+    return cox_table(prepared, endpoint), int(prepared[EVENT].fillna(0).sum())
 
 
 if __name__ == "__main__":

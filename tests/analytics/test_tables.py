@@ -102,6 +102,14 @@ def test_the_landmark_cohort_drops_earlier_events_and_counts_time_from_the_landm
     assert at["os_months"].tolist() == [0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
 
 
+def test_the_landmark_edge_in_days():
+    """6 months = 182.625 days (days_per_month 30.4375): followed to day 182 is before the landmark
+    (dropped), to day 183 after it (kept, 0.375 days from the landmark)."""
+    frame = pd.DataFrame({"os_months": [182 / 30.4375, 183 / 30.4375], "os_event": [1, 1]})
+    at = landmark(frame, "os_months", 6.0)
+    assert len(at) == 1 and at["os_months"].iloc[0] * 30.4375 == pytest.approx(0.375)
+
+
 def test_build_tables_with_default_strata(cohort, patients):
     prepared = add_derived_groups(cohort)
     strata = available_strata(prepared, DEFAULT_STRATA)
@@ -248,6 +256,9 @@ def test_endpoints_are_analysed_side_by_side(patients):
     for name in ("km_curve", "km_median", "logrank", "km_survival_at", "cox_univariable", "cox_multivariable"):
         assert tables[name]["endpoint"].unique().tolist() == ["OS", "PFS", "DOR"], name
     assert tables["follow_up"]["endpoint"].unique().tolist() == ["OS", "PFS"]
+    # DOR starts at the response, not at the first cycle: no landmark (the groups are at 6 months after it)
+    methods = tables["logrank"].groupby("endpoint")["method"].unique().map(set).to_dict()
+    assert methods == {"OS": {"from day 0", "landmark"}, "PFS": {"from day 0", "landmark"}, "DOR": {"from day 0"}}
     for endpoint, (time_col, event_col) in {"PFS": ("pfs_months", "pfs_event"), "DOR": ("dor_months", "dor_event")}.items():
         for name, single in {"km_median": km_median_table, "logrank": logrank_table}.items():
             table = tables[name]
@@ -294,3 +305,14 @@ def test_every_built_table_has_exactly_the_documented_columns(patients, toxicity
     for name, frame in tables.items():
         assert list(frame.columns) == list(TABLES[name].columns), name
         assert all(TABLES[name].columns.values()), name
+
+
+def test_ki67_hazard_ratios_are_against_who_grade_1():
+    """'< 3%' (G1) sorts after '3-20%': the reference is named, not the first label in sorted order."""
+    from prrt.analytics.tables import cox_univariable_analyses
+
+    frame = pd.DataFrame({"os_months": [2.0, 4.0, 6.0, 8.0, 10.0, 12.0], "os_event": [1, 0, 1, 1, 0, 1],
+                          "ki67_group": ["< 3%", "3-20%", "> 20%", "< 3%", "3-20%", "> 20%"]})
+    cox = cox_univariable_analyses(frame, "os_months", "os_event", None)
+    assert set(cox["reference"]) == {"< 3%"}
+    assert cox["term"].tolist() == ["ki67_group=3-20%", "ki67_group=> 20%"]

@@ -247,6 +247,9 @@ def test_every_stratification_draws_with_a_log_rank_p(warehouse):
             continue
         landmark = any("Landmark analysis at 6 months" in i.value for i in at.info)
         assert landmark == (option in later), option
+        if landmark:  # the at-risk table: 16 at 0 months, 15 at 6
+            assert any("1 patient with an event or censoring before 6 months is left out" in i.value
+                       for i in at.info), option
         p = {k: v for k, v in metrics(at).items() if k.startswith("Log-rank p")}
         if option == "Worst toxicity grade (≥ 2 vs < 2)" and not p:  # one group before the landmark
             assert any("Only one group" in i.value for i in at.info)
@@ -256,6 +259,14 @@ def test_every_stratification_draws_with_a_log_rank_p(warehouse):
         medians = dataframe_with(at, "Stratum")
         # at the landmark: only the patients followed to 6 months (15 of 16 are at risk at 6 months)
         assert len(medians) >= 2 and medians["Patients"].sum() <= (15 if landmark else 16), option
+
+
+def test_no_landmark_stratum_for_duration_of_response(warehouse):
+    at = open_page("survival")
+    at.selectbox(key="survival_endpoint").set_value("DOR").run()
+    at.selectbox(key="survival_strata").set_value("Best response (CR/PR vs SD/PD)").run()
+    assert not at.exception
+    assert any("there is no landmark" in i.value for i in at.info)
 
 
 def test_survival_by_endpoint_shows_pfs_with_its_at_risk_table_and_forest_plot(warehouse, demo_db):
