@@ -32,10 +32,6 @@ class Stratum:
     landmark_column: str | None = None
     reference: str | None = None  # the Cox reference level, where the first in sorted order is not it
 
-    @property
-    def method(self) -> str:
-        return FROM_DAY_0 if self.landmark_column is None else LANDMARK
-
     def source(self) -> str:
         """The column the analysis reads: the landmark column for a stratum known after day 0."""
         return self.column if self.landmark_column is None else self.landmark_column

@@ -66,6 +66,7 @@ from .performance import DEFAULT_PAIRS as PERFORMANCE_PAIRS
 from .performance import performance_status_change
 from .response import RESPONSE_DEFINITIONS, response_rates_table
 from .strata import (
+    ACTIVITY,
     ACTIVITY_AT_LANDMARK,
     COX_NUMERIC,
     FROM_DAY_0,
@@ -128,8 +129,8 @@ def add_derived_groups(dim_patient: pd.DataFrame, *, copy: bool = True) -> pd.Da
     are dim_patient columns, defined in dbt). ``copy=False``: a shallow copy (the new column is not
     added to ``dim_patient``, but the existing ones share its data: do not modify them in place)."""
     out = dim_patient.copy(deep=copy)
-    if "cumulative_activity_gbq" in out:
-        out["cumulative_activity_group"] = cumulative_activity_group(out["cumulative_activity_gbq"])
+    if ACTIVITY in out:
+        out["cumulative_activity_group"] = cumulative_activity_group(out[ACTIVITY])
     return out
 
 
@@ -645,11 +646,17 @@ def cox_univariable_analyses(prepared: pd.DataFrame, time_col: str, event_col: s
     """The univariable Cox models of one endpoint (``cox_univariable_table``) marked by ``method`` and
     ``landmark_months``: the baseline strata (as categories) and ``COX_NUMERIC`` (per unit) from day 0,
     the strata known after day 0 at the landmark ``months`` (``_analyses``)."""
+    return _cox_of(list(_analyses(prepared, time_col, event_col, months, strata)), time_col, event_col, strata)
+
+
+def _cox_of(analyses: Sequence[tuple[str, float, pd.DataFrame, dict[str, str]]], time_col: str, event_col: str,
+            strata: Sequence[Stratum]) -> pd.DataFrame:
+    """``cox_univariable_analyses`` of the frames ``_analyses`` gave."""
     references = {s.variable: s.reference for s in strata if s.reference is not None}
     parts = [_with_method(cox_univariable_table(frame, columns, COX_NUMERIC_COVARIATES if method == FROM_DAY_0 else (),
                                                 time_col=time_col, event_col=event_col, references=references),
                           method, at, "covariate")
-             for method, at, frame, columns in _analyses(prepared, time_col, event_col, months, strata)]
+             for method, at, frame, columns in analyses]
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
@@ -658,16 +665,17 @@ def survival_analyses(prepared: pd.DataFrame, time_col: str, event_col: str, mon
     """km_curve, km_median, logrank, km_survival_at and cox_univariable (``cox_univariable_analyses``)
     of one endpoint, each row marked by how it was compared (``method``, ``landmark_months``): the
     whole cohort and the baseline strata from day 0, the strata known after day 0 at the landmark
-    ``months`` (``_analyses``)."""
+    ``months`` (``_analyses``: the landmark cohort is built once for all of them)."""
+    analyses = list(_analyses(prepared, time_col, event_col, months, strata))
     parts: dict[str, list[pd.DataFrame]] = {"km_curve": [], "km_median": [], "logrank": [], "km_survival_at": []}
-    for method, at, frame, columns in _analyses(prepared, time_col, event_col, months, strata):
+    for method, at, frame, columns in analyses:
         tables = _survival_tables(frame, columns, SURVIVAL_AT_MONTHS, time_col=time_col, event_col=event_col,
                                   include_all=method == FROM_DAY_0)
         for name, table in tables.items():
             parts[name].append(_with_method(table, method, at, "stratum_variable" if name == "logrank" else "stratum"))
     tables = {name: pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
               for name, frames in parts.items()}
-    tables["cox_univariable"] = cox_univariable_analyses(prepared, time_col, event_col, months, strata)
+    tables["cox_univariable"] = _cox_of(analyses, time_col, event_col, strata)
     return tables
 
 
