@@ -84,7 +84,7 @@ final as (
         end_date_source,
         vital_status,
         date_diff('day', start_date, end_date) as os_days,
-        date_diff('day', start_date, end_date) / {{ var('days_per_month') }} as os_months,
+        {{ months("date_diff('day', start_date, end_date)") }} as os_months,
         os_event
 
     from ended

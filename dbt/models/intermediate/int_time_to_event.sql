@@ -207,7 +207,7 @@ final as (
         start_date,
         end_date,
         date_diff('day', start_date, end_date) as days,
-        date_diff('day', start_date, end_date) / {{ var('days_per_month') }} as months,
+        {{ months("date_diff('day', start_date, end_date)") }} as months,
         event,
         event_or_censor_reason
 
