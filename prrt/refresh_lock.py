@@ -78,6 +78,15 @@ def _owner(fd: int) -> dict | None:
         return None
 
 
+def _holder(fd: int, patience: float = 1.0) -> dict | None:
+    """The lock holder's record, waiting briefly for it: a holder that has just taken the lock
+    may not have written its record yet (truncated, or half-written)."""
+    deadline = time.monotonic() + patience
+    while (owner := _owner(fd)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return owner
+
+
 def acquire(warehouse: Path) -> bool:
     """Take the refresh lock of ``warehouse`` (re-entrant within the process), or raise
     ``RefreshRunning``. On the first acquisition, leftover builds of killed runs are removed.
@@ -94,7 +103,7 @@ def acquire(warehouse: Path) -> bool:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RefreshRunning(warehouse, _owner(fd)) from None
+                raise RefreshRunning(warehouse, _holder(fd)) from None
             file_modes.secure(path)
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
@@ -141,7 +150,7 @@ def running(warehouse: Path) -> dict | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _owner(fd) or {}
+            return _holder(fd) or {}
         return None
     finally:
         os.close(fd)

@@ -111,6 +111,31 @@ def test_two_refreshes_at_once_one_publishes_the_other_stops(tmp_path):
     assert refresh_lock.running(warehouse) is None  # released at exit
 
 
+def test_a_refresh_that_has_just_taken_the_lock_is_named(tmp_path):
+    """The holder takes the lock, then writes its record: a second refresh arriving in between
+    waits for the record rather than saying "pid ?" (the race CI once hit)."""
+    import fcntl
+    import json
+    import threading
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    publish.make_build_dir(warehouse)
+    path = refresh_lock.lock_path(warehouse.resolve())
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, record not written yet
+    record = {"pid": 4242, "started": time.time()}
+    writer = threading.Timer(0.3, lambda: os.pwrite(fd, json.dumps(record).encode(), 0))
+    writer.start()
+    try:
+        with pytest.raises(refresh_lock.RefreshRunning) as busy:
+            refresh_lock.acquire(warehouse)
+    finally:
+        writer.join()
+        os.close(fd)
+    assert busy.value.owner["pid"] == 4242
+    assert re.search(r"\(pid 4242, started \d\d:\d\d\)", str(busy.value))
+
+
 def test_failed_refresh_leaves_no_build_file(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     result = run_refresh(broken_export(tmp_path), warehouse)
