@@ -106,7 +106,7 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
         assessed = t("data.toxicity_assessed", data.toxicity_assessed, c.filters)
         counts = t("data.toxicity_grade_counts (grouped in SQL)", data.toxicity_grade_counts, c.filters)
         page = t("toxicity.load (toxicity_summary)", toxicity.load, c, counts, assessed)
-        criteria = t("data.ctcae_criteria", data.ctcae_criteria)
+        t("data.ctcae_criteria", data.ctcae_criteria)
         t("toxicity.readable_table_2", toxicity.readable_table_2, page.table_2, assessed, page.n_treated,
           all_terms=False)
         if page.n_treated <= toxicity.MAX_HEATMAP_PATIENTS:
@@ -119,8 +119,7 @@ def page_work() -> dict[str, Callable[[Timer], None]]:
         view = t("toxicity.lab_view (hemoglobin)", toxicity.lab_view, "hemoglobin", c)
         t("data.value_counts (sex: the default range's choices)", data.value_counts, "sex", c.filters)
         lln, uln, _ = toxicity.default_limits(ranges, "hemoglobin", "F")
-        crit = criteria[criteria["analyte"] == "hemoglobin"]
-        thresholds = charts.ctcae_thresholds(crit, lln=lln, uln=uln)
+        thresholds = t("data.ctcae_thresholds (the warehouse macro)", data.ctcae_thresholds, "hemoglobin", lln, uln)
         t("charts.ctcae_bands", charts.ctcae_bands, thresholds, *charts.value_domain(view.values_range, thresholds))
         t("data.median_cycle_days", data.median_cycle_days, c.filters)
 

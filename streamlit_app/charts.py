@@ -369,32 +369,6 @@ def grade_count_heatmap(df: pd.DataFrame, *, title: str = "") -> alt.Chart:
     return alt.layer(cells, text).properties(width=WIDTH // 2, height=30 * df["ctcae_term"].nunique() + 50, title=title)
 
 
-def ctcae_thresholds(
-    criteria: pd.DataFrame, *, lln: float | None, uln: float | None, baseline: float | None = None
-) -> pd.DataFrame:
-    """The value at which each CTCAE grade starts, from the seed's rows for one term.
-
-    ``criteria``: rows of ``reference.ctcae_v4_03_lab_criteria`` for one analyte (direction,
-    grade, reference in absolute/lln/uln/baseline, multiplier). A grade listed against
-    several references (creatinine: ULN and baseline) starts at whichever is reached first,
-    as the higher of the branch grades applies. References without a value are skipped.
-    Returns grade, threshold, direction.
-    """
-    refs = {"absolute": 1.0, "lln": lln, "uln": uln, "baseline": baseline}
-    rows = []
-    for row in criteria.itertuples():
-        ref = refs.get(row.reference)
-        if ref is None or pd.isna(ref):
-            continue
-        rows.append((int(row.grade), float(row.multiplier) * float(ref), row.direction))
-    frame = pd.DataFrame(rows, columns=["grade", "threshold", "direction"])
-    if frame.empty:
-        return frame
-    low = frame["direction"].iloc[0] == "low"
-    pick = frame.groupby("grade")["threshold"].max() if low else frame.groupby("grade")["threshold"].min()
-    return pick.reset_index().assign(direction="low" if low else "high")
-
-
 def ctcae_bands(thresholds: pd.DataFrame, y_min: float, y_max: float) -> pd.DataFrame:
     """Value ranges of each grade, clipped to [y_min, y_max]: grade, lower, upper.
 
@@ -439,12 +413,14 @@ def value_domain(
 
 
 def sample_bands(
-    criteria: pd.DataFrame, samples: pd.DataFrame, y_domain: tuple[float, float], x_end: float
+    thresholds_for: Callable[[float, float, float], pd.DataFrame], samples: pd.DataFrame,
+    y_domain: tuple[float, float], x_end: float,
 ) -> pd.DataFrame:
     """Grade bands that follow each sample's own limits: month, grade, lower, upper (steps).
 
     ``samples``: month, lln, uln, baseline_value (one patient's samples of one analyte).
-    The last step is carried to ``x_end``.
+    ``thresholds_for(lln, uln, baseline)``: the grade thresholds for those limits (grade,
+    threshold, direction; ``data.ctcae_thresholds``). The last step is carried to ``x_end``.
     """
     limits = samples[["month", "lln", "uln", "baseline_value"]].sort_values("month")
     limits = pd.concat([limits, limits.tail(1).assign(month=max(x_end, float(limits["month"].max())))])
@@ -453,8 +429,7 @@ def sample_bands(
     for row in limits.itertuples(index=False):
         key = (row.lln, row.uln, row.baseline_value)  # limits rarely change: compute each set once
         if key not in by_limits:
-            t = ctcae_thresholds(criteria, lln=row.lln, uln=row.uln, baseline=row.baseline_value)
-            by_limits[key] = ctcae_bands(t, *y_domain)
+            by_limits[key] = ctcae_bands(thresholds_for(row.lln, row.uln, row.baseline_value), *y_domain)
         if not by_limits[key].empty:  # (pandas no longer wants empty frames in a concat)
             parts.append(by_limits[key].assign(month=row.month))
     if not parts:

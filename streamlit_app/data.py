@@ -129,6 +129,19 @@ def ctcae_criteria() -> pd.DataFrame:
     return query("SELECT * FROM reference.ctcae_v4_03_lab_criteria ORDER BY ctcae_term, grade")
 
 
+def ctcae_thresholds(analyte: str, lln: float | None, uln: float | None,
+                     baseline: float | None = None) -> pd.DataFrame:
+    """Where each CTCAE v4.03 grade of ``analyte`` starts for these limits: grade, direction,
+    threshold. From the warehouse's table macro ``reference.ctcae_thresholds``, which dbt builds
+    from the expression that grades the lab results (dbt/macros/ctcae_thresholds.sql), so the bands
+    drawn are the grades given. A limit that is missing (None or NaN) leaves out its criteria."""
+    def known(v: float | None) -> float | None:
+        return None if v is None or pd.isna(v) else float(v)
+
+    return query("SELECT grade, direction, threshold FROM reference.ctcae_thresholds(?, ?, ?, ?)",
+                 (analyte, known(lln), known(uln), known(baseline)))
+
+
 # --- analytics -------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@
 
 
 {#- '<= N-1' / '>= N' by the number of cycles (N = var cycles_group_min_cycles); null when the number is
-    null (never treated). 0 cycles, if it occurred, is '<= N-1' (prrt.analytics.groups.cycles_group). -#}
+    null (never treated). 0 cycles, if it occurred, is '<= N-1'. -#}
 {% macro cycles_group(n_cycles_expr) -%}
     {%- set n = var('cycles_group_min_cycles') | int -%}
     case
@@ -30,7 +30,7 @@
 
 {#- '>= M' / '< M' by the worst post-baseline CTCAE grade over all terms (M = var
     toxicity_group_min_grade). A missing grade (no post-baseline sample could be graded) counts as
-    grade 0, as prrt.analytics.groups.grade_threshold_group; null for a patient never treated
+    grade 0 (CTCAE grade 0 or not gradable: not a grade >= M toxicity); null for a patient never treated
     (`treated_expr` false or null: there is no post-baseline period). -#}
 {% macro toxicity_grade_group(worst_grade_expr, treated_expr) -%}
     {%- set m = var('toxicity_group_min_grade') | int -%}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import altair as alt
@@ -153,11 +154,12 @@ def patient_lab_chart(labs: pd.DataFrame, cycles: pd.DataFrame, criteria: pd.Dat
             continue
         rows["month"] = charts.months(rows["days_from_first_cycle"].astype(float))
         rows["patient"] = "value"
-        crit = criteria[criteria["analyte"] == analyte]
+        thresholds_for = functools.partial(data.ctcae_thresholds, analyte)
         first = rows.iloc[0]
-        thresholds = charts.ctcae_thresholds(crit, lln=first["lln"], uln=first["uln"], baseline=first["baseline_value"])
+        thresholds = thresholds_for(first["lln"], first["uln"], first["baseline_value"])
         y_domain = charts.value_domain(rows["value"], thresholds)
-        bands = charts.sample_bands(crit, rows, y_domain, x_end) if len(crit) else None
+        graded = (criteria["analyte"] == analyte).any()
+        bands = charts.sample_bands(thresholds_for, rows, y_domain, x_end) if graded else None
         panels.append(charts.lab_trajectory(
             lines=rows[["patient", "month", "value"]], bands=bands, cycles=marks, y_domain=y_domain,
             unit=str(first["unit"]), title=ANALYTE_NAMES.get(analyte, analyte), width=330, height=190,
@@ -232,7 +234,7 @@ def main() -> None:
                 sex = sexes[0] if len(sexes) == 1 else c[2].selectbox(
                     "Range for sex", sexes, format_func=lambda v: filters.label("sex", v), key="toxicity_range_sex")
             lln, uln, described = default_limits(ranges, analyte, sex)
-        thresholds = charts.ctcae_thresholds(crit, lln=lln, uln=uln)
+        thresholds = data.ctcae_thresholds(analyte, lln, uln)
         y_domain = charts.value_domain(view.values_range, thresholds)
         bands = charts.ctcae_bands(thresholds, *y_domain)
         term = crit["ctcae_term"].iloc[0] if len(crit) else None

@@ -48,15 +48,54 @@ def test_big_charts_export_beyond_altairs_row_limit():
 
 
 def test_ctcae_bands_follow_the_seed(warehouse):
-    criteria = data.ctcae_criteria()
-    anemia = charts.ctcae_thresholds(criteria[criteria["analyte"] == "hemoglobin"], lln=12.0, uln=16.0)
+    """CTCAE v4.03 thresholds for stated limits, worked out by hand from the criteria."""
+    anemia = data.ctcae_thresholds("hemoglobin", 12.0, 16.0)
+    assert anemia.set_index("grade")["threshold"].to_dict() == {1: 12.0, 2: 10.0, 3: 8.0}  # <LLN, <10, <8 g/dL
     bands = charts.ctcae_bands(anemia, 5.0, 15.0).set_index("grade")
     assert bands.to_dict("index") == {1: {"lower": 10.0, "upper": 12.0}, 2: {"lower": 8.0, "upper": 10.0},
                                       3: {"lower": 5.0, "upper": 8.0}}
     # creatinine: the higher of the ULN- and baseline-based grades -> each grade starts at the lower threshold
-    creatinine = charts.ctcae_thresholds(criteria[criteria["analyte"] == "creatinine"], lln=45, uln=90, baseline=70)
+    creatinine = data.ctcae_thresholds("creatinine", 45, 90, 70)
     assert creatinine.set_index("grade")["threshold"].to_dict() == {1: 70.0, 2: 105.0, 3: 210.0, 4: 540.0}
     assert charts.ctcae_bands(creatinine, 50, 300)["grade"].tolist() == [1, 2, 3]
+    # no baseline (NaN from pandas, or None): the ULN branch alone; no ULN either: nothing to draw
+    assert data.ctcae_thresholds("creatinine", 45, 90, float("nan"))["threshold"].tolist() == [90, 135, 270, 540]
+    assert data.ctcae_thresholds("creatinine", None, None).empty
+    assert data.ctcae_thresholds("chromogranin_a", 0, 100).empty  # not CTCAE-graded
+
+
+def _band_grade(bands: pd.DataFrame, direction: str, value: float) -> int:
+    """The grade whose band holds ``value``, 0 when none: a low band is [lower, upper) (grade g
+    below its threshold), a high band (lower, upper]."""
+    for band in bands.itertuples():
+        inside = band.lower <= value < band.upper if direction == "low" else band.lower < value <= band.upper
+        if inside:
+            return int(band.grade)
+    return 0
+
+
+def test_every_sample_lies_in_the_band_of_the_grade_dbt_gave_it(monkeypatch, synthetic_warehouse):
+    """The lab plots' bands and dbt's grades are one rule: each graded sample of 400 synthetic
+    patients, drawn against its own limits (as the patient chart draws it), lies in the band of
+    its fct_lab_result.ctcae_grade, and a grade 0 in none."""
+    monkeypatch.setenv("PRRT_WAREHOUSE", str(synthetic_warehouse))
+    st.cache_data.clear()
+    with duckdb.connect(str(synthetic_warehouse), read_only=True) as con:
+        samples = con.execute("SELECT analyte, value, lln, uln, baseline_value, ctcae_grade FROM marts.fct_lab_result"
+                              " WHERE ctcae_grade IS NOT NULL").df()
+    lowest, highest = float(samples["value"].min()) - 1, float(samples["value"].max()) + 1
+    drawn = []
+    for (analyte, lln, uln, baseline), group in samples.groupby(
+            ["analyte", "lln", "uln", "baseline_value"], dropna=False, sort=False):
+        thresholds = data.ctcae_thresholds(analyte, lln, uln, baseline)
+        bands = charts.ctcae_bands(thresholds, lowest, highest)
+        direction = thresholds["direction"].iloc[0]
+        drawn += [_band_grade(bands, direction, round(v, 6)) for v in group["value"]]
+        samples.loc[group.index, "drawn"] = drawn[-len(group):]
+    st.cache_data.clear()
+    wrong = samples[samples["drawn"] != samples["ctcae_grade"]]
+    assert wrong.empty, wrong.head(10).to_string()
+    assert {1, 2, 3} <= set(samples["ctcae_grade"]) and (samples["ctcae_grade"] == 3).sum() >= 5
 
 
 def test_waterfall_thinning_keeps_the_ends():

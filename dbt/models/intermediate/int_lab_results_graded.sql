@@ -5,7 +5,9 @@
 --   grade = the highest grade among met criteria (so creatinine takes the higher of its ULN- and
 --   baseline-based grades); when none is met: 0 if every criterion of the term was evaluable
 --   (reference not null), else null (cannot say normal), as pharmaverse admiral does.
--- Both sides are rounded to 6 decimals so that values exactly at a band edge stay on the edge.
+-- The threshold is macros/ctcae_thresholds.sql's ctcae_threshold (rounded to 6 decimals, as the value
+-- is here, so that values exactly at a band edge stay on the edge); the app's grade bands use the same
+-- expression, through the warehouse macro reference.ctcae_thresholds.
 --
 -- Each term's criteria arrive as one list per lab result and are evaluated in place, so the lab rows
 -- are read once: a lab x criterion join aggregated back onto the labs would read them twice, which
@@ -46,15 +48,9 @@ criteria_thresholds as (
         list_transform(criteria_by_term.criteria, lambda criterion: {
             'grade': criterion.grade,
             'comparison': criterion.comparison,
-            'threshold': round(
-                criterion.multiplier * case criterion.reference
-                    when 'lln' then labs.lln
-                    when 'uln' then labs.uln
-                    when 'baseline' then labs.baseline_value
-                    when 'absolute' then 1.0
-                end,
-                6
-            )
+            'threshold': {{ ctcae_threshold(
+                'criterion.multiplier', 'criterion.reference', 'labs.lln', 'labs.uln', 'labs.baseline_value'
+            ) }}
         }) as thresholds
 
     from labs
